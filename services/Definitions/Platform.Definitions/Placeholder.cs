@@ -1,0 +1,1 @@
+namespace Platform.Definitions; internal static class Placeholder { }

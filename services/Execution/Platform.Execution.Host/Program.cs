@@ -1,0 +1,20 @@
+using Platform.BuildingBlocks.Messaging;
+using Platform.BuildingBlocks.Persistence;
+using Platform.Execution;
+using Platform.ServiceDefaults;
+
+var builder = WebApplication.CreateBuilder(args);
+builder.AddServiceDefaults("execution");
+builder.AddExecution();
+builder.AddPlatformMessaging(ExecutionModule.AddExecutionConsumers);
+
+var app = builder.Build();
+if (args is ["migrate"])
+{
+    app.Services.ApplyMigrations();
+    return;
+}
+
+app.MapDefaultEndpoints();
+app.MapExecution();
+app.Run();

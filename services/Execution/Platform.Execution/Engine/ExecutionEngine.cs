@@ -1,0 +1,326 @@
+using System.Collections.Concurrent;
+using System.Buffers;
+using System.Text.Json;
+using System.Text.Json.Nodes;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Logging;
+using Npgsql;
+using Platform.BuildingBlocks;
+using Platform.BuildingBlocks.Errors;
+using Platform.BuildingBlocks.Messaging;
+using Platform.BuildingBlocks.Persistence;
+using Platform.Execution.Contracts;
+using Platform.Execution.Core;
+using Platform.Execution.Domain;
+using Platform.Execution.Persistence;
+
+namespace Platform.Execution.Engine;
+
+/// <summary>
+/// The embedded engine: hosts the deterministic core on PostgreSQL. Every decision is one transaction that locks
+/// the execution, folds its history, appends the admitted event and the events of the core's commands, and writes
+/// the jobs to dispatch and the events to publish into outboxes. A crash at any point loses nothing and applies
+/// nothing twice: either the whole decision committed or none of it did.
+/// </summary>
+public sealed class ExecutionEngine(
+    NpgsqlDataSource dataSource,
+    ExecutionStore store,
+    IWorkflowCatalog catalog,
+    [FromKeyedServices(ExecutionModule.Schema)] Outbox outbox,
+    PgNotificationHub notifications,
+    TimeProvider clock,
+    ILogger<ExecutionEngine> logger)
+{
+    private const int CacheLimit = 10_000;
+
+    // The folded state of recently decided executions, valid while the stored version matches. Events are
+    // immutable, so a matching version means the cached fold is exactly what folding the history would give.
+    private readonly ConcurrentDictionary<Guid, CachedExecution> cache = new();
+
+    private sealed record CachedExecution(long Version, ExecutionState State, PinnedWorkflow Plan, JsonElement Input);
+
+    public async Task<Guid> StartAsync(StartCommand command, CancellationToken cancellationToken)
+    {
+        await using var connection = await dataSource.OpenConnectionAsync(cancellationToken);
+        if (command.IdempotencyKey is { } key && await store.FindByIdempotencyKeyAsync(connection, command.WorkflowId, key) is { } existing)
+        {
+            return existing;
+        }
+
+        var plan = await catalog.ResolveAsync(command.WorkflowId, command.Revision, cancellationToken);
+        if (plan.Archived)
+        {
+            throw new PreconditionFailedException($"workflow '{command.WorkflowId}' is archived and starts no executions");
+        }
+
+        var id = Guid.CreateVersion7();
+        var now = clock.GetUtcNow();
+        await using var transaction = await connection.BeginTransactionAsync(cancellationToken);
+        var inserted = await store.InsertAsync(connection, transaction, new ExecutionStore.NewExecution(
+            id, plan.WorkflowId, plan.Revision, plan.Name, HistoryCodec.StatusName(ExecutionStatus.Running),
+            command.Input.ToJsonString(), System.Text.Json.JsonSerializer.Serialize(plan, ExecutionStore.Json),
+            command.IdempotencyKey, now));
+        if (!inserted)
+        {
+            // Another start with the same key won the race; it is the execution.
+            await transaction.RollbackAsync(cancellationToken);
+            return (await store.FindByIdempotencyKeyAsync(connection, command.WorkflowId, command.IdempotencyKey!))!.Value;
+        }
+
+        var decision = new Decision(id, plan, JsonSerializer.SerializeToElement(command.Input), ExecutionState.Initial, version: 0);
+        decision.Record(new ExecutionStarted(plan.ToPlan()), null);
+        decision.Drive();
+        await outbox.AddAsync(connection, transaction, DeterministicGuid.Create(id.ToString(), "started"),
+            new ExecutionStartedEvent(id, plan.WorkflowId, plan.Revision, now));
+        await PersistAsync(connection, transaction, decision, now);
+        await transaction.CommitAsync(cancellationToken);
+        Remember(decision);
+        WakeDispatcher(decision);
+        return id;
+    }
+
+    /// <summary>Applies a fact that arrived from outside (a job event), exactly once per message.</summary>
+    public async Task ApplyAsync(Guid executionId, IReadOnlyList<(ExecutionEvent Event, JsonObject? Details)> incoming,
+        Guid messageId, string consumer, CancellationToken cancellationToken)
+    {
+        await using var connection = await dataSource.OpenConnectionAsync(cancellationToken);
+        await using var transaction = await connection.BeginTransactionAsync(cancellationToken);
+        if (!await Inbox.TryRecordAsync(connection, transaction, ExecutionModule.Schema, messageId, consumer))
+        {
+            return;
+        }
+
+        var locked = await store.LockAsync(connection, transaction, executionId);
+        if (locked is null)
+        {
+            logger.LogWarning("Ignoring {Consumer} message {MessageId} for unknown execution {ExecutionId}",
+                consumer, messageId, executionId);
+            await transaction.CommitAsync(cancellationToken);
+            return;
+        }
+
+        var decision = await LoadAsync(connection, transaction, executionId, locked.Version);
+        var admitted = false;
+        foreach (var (e, details) in incoming)
+        {
+            if (Decider.Admits(decision.State, e))
+            {
+                decision.Record(e, details);
+                admitted = true;
+            }
+        }
+
+        if (admitted)
+        {
+            decision.Drive();
+            await PersistAsync(connection, transaction, decision, clock.GetUtcNow());
+        }
+
+        await transaction.CommitAsync(cancellationToken);
+        if (admitted)
+        {
+            Remember(decision);
+            WakeDispatcher(decision);
+        }
+    }
+
+    /// <summary>The current folded state of an execution, with its pinned plan (for the read API).</summary>
+    public async Task<(ExecutionState State, PinnedWorkflow Plan, IReadOnlyList<HistoryEntry> History)?> ReadAsync(
+        Guid executionId, CancellationToken cancellationToken)
+    {
+        await using var connection = await dataSource.OpenConnectionAsync(cancellationToken);
+        var history = await store.LoadHistoryAsync(connection, null, executionId);
+        if (history.Count == 0)
+        {
+            return null;
+        }
+
+        var state = ExecutionState.Initial;
+        foreach (var entry in history)
+        {
+            state = state.Apply(HistoryCodec.Decode(new StoredEvent(entry.Type, entry.Step, entry.Attempt, entry.Data)));
+        }
+
+        var (plan, _) = await store.LoadPlanAsync(connection, null, executionId);
+        return (state, plan, history);
+    }
+
+    private async Task<Decision> LoadAsync(NpgsqlConnection connection, NpgsqlTransaction transaction, Guid id, long version)
+    {
+        if (cache.TryGetValue(id, out var cached) && cached.Version == version)
+        {
+            return new Decision(id, cached.Plan, cached.Input, cached.State, version);
+        }
+
+        var (plan, input) = await store.LoadPlanAsync(connection, transaction, id);
+        var inputElement = JsonSerializer.SerializeToElement(input);
+        var state = ExecutionState.Initial;
+        foreach (var entry in await store.LoadHistoryAsync(connection, transaction, id))
+        {
+            state = state.Apply(HistoryCodec.Decode(new StoredEvent(entry.Type, entry.Step, entry.Attempt, entry.Data)));
+        }
+
+        return new Decision(id, plan, inputElement, state, version);
+    }
+
+    private async Task PersistAsync(NpgsqlConnection connection, NpgsqlTransaction transaction, Decision decision,
+        DateTimeOffset now)
+    {
+        await store.AppendAsync(connection, transaction, decision.ExecutionId, decision.BaseVersion, decision.NewEvents, now);
+        await store.AddDispatchesAsync(connection, transaction, decision.Jobs);
+        var state = decision.State;
+        var finished = state.Status is ExecutionStatus.Succeeded or ExecutionStatus.Failed or ExecutionStatus.Cancelled;
+        string? error = null;
+        if (decision.Finished is { } finish)
+        {
+            error = finish.Error;
+            await outbox.AddAsync(connection, transaction, DeterministicGuid.Create(decision.ExecutionId.ToString(), "finished"),
+                new ExecutionFinishedEvent(decision.ExecutionId, decision.Plan.WorkflowId, decision.Plan.Revision,
+                    HistoryCodec.StatusName(finish.Status), finish.Error, StepOutputs(state), now));
+        }
+
+        await store.UpdateAsync(connection, transaction, decision.ExecutionId, decision.Version,
+            HistoryCodec.StatusName(state.Status), error, finished ? now : null);
+    }
+
+    private static Dictionary<string, IReadOnlyDictionary<string, string>> StepOutputs(ExecutionState state)
+    {
+        var outputs = new Dictionary<string, IReadOnlyDictionary<string, string>>(StringComparer.Ordinal);
+        foreach (var step in state.Steps)
+        {
+            if (step.Status == StepStatus.Succeeded)
+            {
+                outputs[step.Name] = step.Outputs;
+            }
+        }
+
+        return outputs;
+    }
+
+    private void Remember(Decision decision)
+    {
+        if (decision.State.Status is ExecutionStatus.Succeeded or ExecutionStatus.Failed or ExecutionStatus.Cancelled)
+        {
+            cache.TryRemove(decision.ExecutionId, out _);
+            return;
+        }
+
+        if (cache.Count >= CacheLimit)
+        {
+            cache.Clear();
+        }
+
+        cache[decision.ExecutionId] = new CachedExecution(decision.Version, decision.State, decision.Plan, decision.Input);
+    }
+
+    private void WakeDispatcher(Decision decision)
+    {
+        // NOTIFY reaches every replica after commit; pulsing the local signal as well saves this process the round trip.
+        if (decision.Jobs.Count > 0)
+        {
+            notifications.Channel(ExecutionStore.DispatchChannel).Pulse();
+        }
+    }
+
+    /// <summary>One decision in progress: the folded state and everything it will write.</summary>
+    private sealed class Decision(Guid executionId, PinnedWorkflow plan, JsonElement input, ExecutionState state, long version)
+    {
+        private readonly List<StoredEvent> newEvents = [];
+        private readonly List<JobRequest> jobs = [];
+
+        public Guid ExecutionId { get; } = executionId;
+        public PinnedWorkflow Plan { get; } = plan;
+        public JsonElement Input { get; } = input;
+        public ExecutionState State { get; private set; } = state;
+        public long BaseVersion { get; } = version;
+        public long Version => BaseVersion + newEvents.Count;
+        public IReadOnlyList<StoredEvent> NewEvents => newEvents;
+        public IReadOnlyList<JobRequest> Jobs => jobs;
+        public ExecutionFinished? Finished { get; private set; }
+
+        public void Record(ExecutionEvent e, JsonObject? details)
+        {
+            State = State.Apply(e);
+            newEvents.Add(HistoryCodec.Encode(e, details));
+            if (e is ExecutionFinished finished)
+            {
+                Finished = finished;
+            }
+        }
+
+        /// <summary>Asks the core what to do until it has nothing more to say.</summary>
+        public void Drive()
+        {
+            for (var round = 0; round < 1000; round++)
+            {
+                var commands = Decider.Decide(State);
+                if (commands.Count == 0)
+                {
+                    return;
+                }
+
+                foreach (var command in commands)
+                {
+                    JsonObject? details = null;
+                    if (command is DispatchStep dispatch)
+                    {
+                        var job = BuildJob(dispatch);
+                        jobs.Add(job);
+                        details = new JsonObject { ["job_id"] = job.JobId.ToString() };
+                    }
+
+                    Record(Decider.Record(command), details);
+                }
+            }
+
+            throw new InvalidOperationException($"execution {ExecutionId}: the core did not settle after 1000 rounds");
+        }
+
+        private JobRequest BuildJob(DispatchStep dispatch)
+        {
+            var step = Plan.Find(dispatch.Step)
+                ?? throw new InvalidOperationException($"execution {ExecutionId}: the core dispatched unknown step '{dispatch.Step}'");
+            return new JobRequest(
+                DeterministicGuid.Create(ExecutionId.ToString(), dispatch.Step, dispatch.Attempt.ToString(System.Globalization.CultureInfo.InvariantCulture)),
+                ExecutionId,
+                dispatch.Step,
+                dispatch.Attempt,
+                step.Agent.Command,
+                step.Agent.Image,
+                step.Agent.Env,
+                JobInput(Input, step.With),
+                step.Agent.RunnerLabels);
+        }
+
+        /// <summary>The job's input: the execution's input, overlaid with the step's <c>with</c> map.</summary>
+        private static string JobInput(JsonElement input, JsonElement? with)
+        {
+            if (with is not { ValueKind: JsonValueKind.Object } overlay)
+            {
+                return input.GetRawText();
+            }
+
+            var buffer = new ArrayBufferWriter<byte>();
+            using (var writer = new Utf8JsonWriter(buffer))
+            {
+                writer.WriteStartObject();
+                foreach (var property in input.EnumerateObject())
+                {
+                    if (!overlay.TryGetProperty(property.Name, out _))
+                    {
+                        property.WriteTo(writer);
+                    }
+                }
+
+                foreach (var property in overlay.EnumerateObject())
+                {
+                    property.WriteTo(writer);
+                }
+
+                writer.WriteEndObject();
+            }
+
+            return System.Text.Encoding.UTF8.GetString(buffer.WrittenSpan);
+        }
+    }
+}

@@ -1,0 +1,78 @@
+using System.Text.Json;
+using Google.Protobuf;
+using Grpc.Core;
+using Platform.BuildingBlocks.Errors;
+using Platform.Execution.Domain;
+using Platform.Protos.Definitions.V1;
+using Platform.Protos.Runners.V1;
+
+namespace Platform.Execution.Grpc;
+
+/// <summary>Reads revisions from Definitions over gRPC and maps them into the Execution context's own types.</summary>
+internal sealed class GrpcWorkflowCatalog(Definitions.DefinitionsClient client) : IWorkflowCatalog
+{
+    public async Task<PinnedWorkflow> ResolveAsync(Guid workflowId, int revision, CancellationToken cancellationToken)
+    {
+        ResolvedWorkflowRevision resolved;
+        try
+        {
+            resolved = await client.ResolveWorkflowRevisionAsync(
+                new ResolveWorkflowRevisionRequest { WorkflowId = workflowId.ToString(), Revision = revision },
+                cancellationToken: cancellationToken);
+        }
+        catch (RpcException ex) when (ex.StatusCode == StatusCode.NotFound)
+        {
+            throw revision == 0
+                ? new NotFoundException("workflow", workflowId.ToString())
+                : new NotFoundException("workflow revision", $"{workflowId}/{revision}");
+        }
+
+        return new PinnedWorkflow(
+            Guid.Parse(resolved.WorkflowId),
+            resolved.Revision,
+            resolved.Name,
+            resolved.Archived,
+            resolved.Steps.Select(s => new PinnedStep(
+                s.Name,
+                s.DependsOn.ToArray(),
+                new AgentSnapshot(
+                    Guid.TryParse(s.Agent?.Id, out var agentId) ? agentId : Guid.Empty,
+                    s.Agent?.Name ?? "",
+                    s.Agent?.Command.ToArray() ?? [],
+                    s.Agent?.Image ?? "",
+                    s.Agent?.Env.ToDictionary(e => e.Key, e => e.Value, StringComparer.Ordinal) ?? [],
+                    s.Agent?.RunnerLabels.ToArray() ?? []),
+                s.With is { Fields.Count: > 0 } with
+                    ? JsonSerializer.Deserialize<JsonElement>(JsonFormatter.Default.Format(with))
+                    : null)).ToArray());
+    }
+}
+
+/// <summary>Enqueues jobs in Runner-Registry over gRPC.</summary>
+internal sealed class GrpcJobQueue(Protos.Runners.V1.RunnerRegistry.RunnerRegistryClient client) : IJobQueue
+{
+    public async Task EnqueueAsync(IReadOnlyList<JobRequest> jobs, CancellationToken cancellationToken)
+    {
+        var request = new EnqueueJobsRequest();
+        foreach (var job in jobs)
+        {
+            var spec = new JobSpec { Image = job.Image, InputJson = job.InputJson };
+            spec.Command.AddRange(job.Command);
+            foreach (var (key, value) in job.Env)
+            {
+                spec.Env[key] = value;
+            }
+            spec.RunnerLabels.AddRange(job.RunnerLabels);
+            request.Jobs.Add(new JobToEnqueue
+            {
+                JobId = job.JobId.ToString(),
+                ExecutionId = job.ExecutionId.ToString(),
+                StepName = job.StepName,
+                StepAttempt = job.StepAttempt,
+                Spec = spec,
+            });
+        }
+
+        await client.EnqueueJobsAsync(request, cancellationToken: cancellationToken);
+    }
+}

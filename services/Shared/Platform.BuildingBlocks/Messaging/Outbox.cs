@@ -1,0 +1,158 @@
+using System.Collections.Concurrent;
+using System.Data;
+using System.Text.Json;
+using Dapper;
+using MassTransit;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Hosting;
+using Microsoft.Extensions.Logging;
+using Npgsql;
+using Platform.BuildingBlocks.Persistence;
+
+namespace Platform.BuildingBlocks.Messaging;
+
+/// <summary>
+/// The transactional outbox of one context: an event is inserted in the same transaction as the state change that
+/// causes it and relayed to the bus afterwards, so a crash can delay an event but never lose or invent one.
+/// Each context's migrations create <c>{schema}.outbox</c> (see <see cref="OutboxSql"/>).
+/// </summary>
+public sealed class Outbox(string schema)
+{
+    public string Schema { get; } = schema;
+    public string Channel { get; } = schema + "_outbox";
+
+    /// <summary>Records <paramref name="message"/> for publishing; <paramref name="messageId"/> is deterministic so
+    /// consumers can deduplicate a message that is relayed twice.</summary>
+    public async Task AddAsync<T>(IDbConnection connection, IDbTransaction transaction, Guid messageId, T message)
+        where T : class
+    {
+        var sql = $"""
+            INSERT INTO {Schema}.outbox (message_id, message_type, payload)
+            VALUES (@messageId, @messageType, @payload::jsonb)
+            ON CONFLICT (message_id) DO NOTHING;
+            SELECT pg_notify('{Channel}', '');
+            """;
+        await connection.ExecuteAsync(sql, new
+        {
+            messageId,
+            messageType = MessageTypes.NameOf(typeof(T)),
+            payload = JsonSerializer.Serialize(message, MessageTypes.Json),
+        }, transaction);
+    }
+}
+
+public static class OutboxSql
+{
+    /// <summary>The DDL each context's first migration carries for its outbox and inbox (kept here for reference).</summary>
+    public const string Reference = """
+        CREATE TABLE outbox (id bigserial PRIMARY KEY, message_id uuid NOT NULL UNIQUE, message_type text NOT NULL,
+                             payload jsonb NOT NULL, created_at timestamptz NOT NULL DEFAULT clock_timestamp());
+        CREATE TABLE inbox (message_id uuid NOT NULL, consumer text NOT NULL,
+                            processed_at timestamptz NOT NULL DEFAULT clock_timestamp(), PRIMARY KEY (message_id, consumer));
+        """;
+}
+
+internal static class MessageTypes
+{
+    public static readonly JsonSerializerOptions Json = new(JsonSerializerDefaults.Web);
+    private static readonly ConcurrentDictionary<string, Type> Resolved = new(StringComparer.Ordinal);
+
+    public static string NameOf(Type type) => $"{type.FullName}, {type.Assembly.GetName().Name}";
+
+    public static Type Resolve(string name) =>
+        Resolved.GetOrAdd(name, n => Type.GetType(n, throwOnError: true)!);
+}
+
+/// <summary>Relays one context's outbox to the bus: woken by NOTIFY, at-least-once, publisher-confirmed.</summary>
+internal sealed class OutboxRelay(
+    Outbox outbox, NpgsqlDataSource dataSource, PgNotificationHub notifications, IBus bus, ILogger<OutboxRelay> logger)
+    : BackgroundService
+{
+    private const int BatchSize = 200;
+
+    protected override async Task ExecuteAsync(CancellationToken stoppingToken)
+    {
+        var signal = notifications.Channel(outbox.Channel);
+        var backoff = TimeSpan.FromMilliseconds(100);
+        while (!stoppingToken.IsCancellationRequested)
+        {
+            var wake = signal.Next;
+            try
+            {
+                while (await RelayBatchAsync(stoppingToken) == BatchSize)
+                {
+                }
+
+                backoff = TimeSpan.FromMilliseconds(100);
+                // The timeout is only a safety net for a NOTIFY lost with the LISTEN connection.
+                await wake.WaitAsync(TimeSpan.FromSeconds(30), stoppingToken)
+                    .ConfigureAwait(ConfigureAwaitOptions.SuppressThrowing);
+            }
+            catch (OperationCanceledException) when (stoppingToken.IsCancellationRequested)
+            {
+                return;
+            }
+            catch (Exception ex)
+            {
+                logger.LogWarning(ex, "Relaying the {Schema} outbox failed; retrying in {Delay}", outbox.Schema, backoff);
+                await Task.Delay(backoff, stoppingToken).ConfigureAwait(ConfigureAwaitOptions.SuppressThrowing);
+                backoff = TimeSpan.FromMilliseconds(Math.Min(backoff.TotalMilliseconds * 2, 5000));
+            }
+        }
+    }
+
+    private async Task<int> RelayBatchAsync(CancellationToken cancellationToken)
+    {
+        await using var connection = await dataSource.OpenConnectionAsync(cancellationToken);
+        await using var transaction = await connection.BeginTransactionAsync(cancellationToken);
+        var rows = (await connection.QueryAsync<OutboxRow>($"""
+            SELECT id AS Id, message_id AS MessageId, message_type AS MessageType, payload::text AS Payload
+            FROM {outbox.Schema}.outbox ORDER BY id LIMIT {BatchSize} FOR UPDATE SKIP LOCKED
+            """, transaction: transaction)).AsList();
+        if (rows.Count == 0)
+        {
+            return 0;
+        }
+
+        foreach (var row in rows)
+        {
+            var type = MessageTypes.Resolve(row.MessageType);
+            var message = JsonSerializer.Deserialize(row.Payload, type, MessageTypes.Json)!;
+            await bus.Publish(message, type, context => context.MessageId = row.MessageId, cancellationToken);
+        }
+
+        await connection.ExecuteAsync($"DELETE FROM {outbox.Schema}.outbox WHERE id = ANY(@ids)",
+            new { ids = rows.Select(r => r.Id).ToArray() }, transaction);
+        await transaction.CommitAsync(cancellationToken);
+        return rows.Count;
+    }
+
+    private sealed record OutboxRow(long Id, Guid MessageId, string MessageType, string Payload);
+}
+
+/// <summary>The inbox: a consumer records the message id in its own transaction; a redelivery is then a no-op.</summary>
+public static class Inbox
+{
+    /// <returns>false when this consumer has already processed the message.</returns>
+    public static async Task<bool> TryRecordAsync(IDbConnection connection, IDbTransaction transaction, string schema,
+        Guid messageId, string consumer)
+    {
+        var inserted = await connection.ExecuteAsync(
+            $"INSERT INTO {schema}.inbox (message_id, consumer) VALUES (@messageId, @consumer) ON CONFLICT DO NOTHING",
+            new { messageId, consumer }, transaction);
+        return inserted == 1;
+    }
+}
+
+public static class OutboxExtensions
+{
+    /// <summary>Registers the outbox of <paramref name="schema"/> as a keyed singleton and its relay.</summary>
+    public static IHostApplicationBuilder AddOutbox(this IHostApplicationBuilder builder, string schema)
+    {
+        builder.AddPlatformDatabase();
+        var outbox = new Outbox(schema);
+        builder.Services.AddKeyedSingleton(schema, outbox);
+        builder.Services.AddSingleton<IHostedService>(sp => ActivatorUtilities.CreateInstance<OutboxRelay>(sp, outbox));
+        return builder;
+    }
+}

@@ -1,0 +1,108 @@
+using System.Collections.Concurrent;
+using Microsoft.Extensions.Hosting;
+using Microsoft.Extensions.Logging;
+using Npgsql;
+
+namespace Platform.BuildingBlocks.Persistence;
+
+/// <summary>
+/// One LISTEN connection per process, fanned out to in-process <see cref="Signal"/>s by channel. Waiters (the job
+/// queue's long polls, outbox relays) sleep on a signal instead of polling the database. After a reconnect every
+/// signal fires, because notifications sent while disconnected are lost and waiters must look again.
+/// </summary>
+public sealed class PgNotificationHub(NpgsqlDataSource dataSource, ILogger<PgNotificationHub> logger) : BackgroundService
+{
+    private readonly ConcurrentDictionary<string, Signal> signals = new(StringComparer.Ordinal);
+    private readonly TaskCompletionSource listening = new(TaskCreationOptions.RunContinuationsAsynchronously);
+    private volatile bool channelsChanged;
+
+    /// <summary>Completes once the first LISTEN is in place (tests and start-up ordering).</summary>
+    public Task Listening => listening.Task;
+
+    /// <summary>The signal pulsed on every NOTIFY of the channel. Channels must be plain identifiers.</summary>
+    public Signal Channel(string channel)
+    {
+        return signals.GetOrAdd(channel, _ =>
+        {
+            channelsChanged = true;
+            return new Signal();
+        });
+    }
+
+    protected override async Task ExecuteAsync(CancellationToken stoppingToken)
+    {
+        var backoff = TimeSpan.FromMilliseconds(200);
+        while (!stoppingToken.IsCancellationRequested)
+        {
+            try
+            {
+                await using var connection = await dataSource.OpenConnectionAsync(stoppingToken);
+                connection.Notification += (_, e) =>
+                {
+                    if (signals.TryGetValue(e.Channel, out var signal))
+                    {
+                        signal.Pulse();
+                    }
+                };
+                var listened = new HashSet<string>(StringComparer.Ordinal);
+                backoff = TimeSpan.FromMilliseconds(200);
+                var first = true;
+                while (!stoppingToken.IsCancellationRequested)
+                {
+                    if (first || channelsChanged)
+                    {
+                        channelsChanged = false;
+                        foreach (var channel in signals.Keys.Where(c => !listened.Contains(c)).ToList())
+                        {
+                            await using var listen = new NpgsqlCommand($"LISTEN \"{channel}\"", connection);
+                            await listen.ExecuteNonQueryAsync(stoppingToken);
+                            listened.Add(channel);
+                        }
+
+                        if (first)
+                        {
+                            // Anything notified before we listened (or while we were disconnected) is looked at again.
+                            foreach (var signal in signals.Values)
+                            {
+                                signal.Pulse();
+                            }
+
+                            listening.TrySetResult();
+                            first = false;
+                        }
+                    }
+
+                    // Wake at least every few seconds to LISTEN on channels subscribed since.
+                    await connection.WaitAsync(TimeSpan.FromSeconds(2), stoppingToken);
+                }
+            }
+            catch (OperationCanceledException) when (stoppingToken.IsCancellationRequested)
+            {
+                return;
+            }
+            catch (Exception ex) when (ex is NpgsqlException or InvalidOperationException or System.IO.IOException)
+            {
+                logger.LogWarning(ex, "LISTEN connection lost; reconnecting in {Delay}", backoff);
+                await Task.Delay(backoff, stoppingToken).ConfigureAwait(ConfigureAwaitOptions.SuppressThrowing);
+                backoff = TimeSpan.FromMilliseconds(Math.Min(backoff.TotalMilliseconds * 2, 5000));
+            }
+        }
+    }
+}
+
+/// <summary>
+/// A broadcast wake-up: take <see cref="Next"/> before looking at the database, then await it; a pulse in between
+/// is never lost. Every waiter of a generation wakes on the same pulse.
+/// </summary>
+public sealed class Signal
+{
+    private TaskCompletionSource current = new(TaskCreationOptions.RunContinuationsAsynchronously);
+
+    public Task Next => Volatile.Read(ref current).Task;
+
+    public void Pulse()
+    {
+        var fresh = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        Interlocked.Exchange(ref current, fresh).TrySetResult();
+    }
+}

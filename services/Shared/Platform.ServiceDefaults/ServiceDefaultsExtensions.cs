@@ -1,0 +1,76 @@
+using Microsoft.AspNetCore.Builder;
+using Microsoft.AspNetCore.Diagnostics.HealthChecks;
+using Microsoft.AspNetCore.Http;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Hosting;
+using Microsoft.Extensions.Logging;
+using Npgsql;
+using OpenTelemetry;
+using OpenTelemetry.Metrics;
+using OpenTelemetry.Resources;
+using OpenTelemetry.Trace;
+
+namespace Platform.ServiceDefaults;
+
+public static class ServiceDefaultsExtensions
+{
+    /// <summary>Activity sources and meters of the platform's own code start with this prefix.</summary>
+    public const string TelemetryPrefix = "Platform";
+
+    /// <summary>OpenTelemetry traces, metrics and logs (exported over OTLP when OTEL_EXPORTER_OTLP_ENDPOINT is
+    /// set), structured console logs, and the health check registry. Call once per host.</summary>
+    public static IHostApplicationBuilder AddServiceDefaults(this IHostApplicationBuilder builder, string serviceName)
+    {
+        builder.Logging.AddSimpleConsole(o =>
+        {
+            o.SingleLine = true;
+            o.TimestampFormat = "HH:mm:ss.fff ";
+        });
+        if (string.Equals(builder.Configuration["Logging:Format"], "json", StringComparison.OrdinalIgnoreCase))
+        {
+            builder.Logging.ClearProviders().AddJsonConsole();
+        }
+
+        builder.Logging.AddOpenTelemetry(o =>
+        {
+            o.IncludeFormattedMessage = true;
+            o.IncludeScopes = true;
+        });
+
+        var telemetry = builder.Services.AddOpenTelemetry()
+            .ConfigureResource(r => r.AddService(serviceName))
+            .WithTracing(tracing => tracing
+                .AddSource(TelemetryPrefix + ".*", "MassTransit")
+                .AddAspNetCoreInstrumentation(o => o.Filter = ctx => !ctx.Request.Path.StartsWithSegments("/healthz"))
+                .AddHttpClientInstrumentation()
+                .AddGrpcClientInstrumentation()
+                .AddNpgsql())
+            .WithMetrics(metrics => metrics
+                .AddMeter(TelemetryPrefix + ".*", "MassTransit")
+                .AddAspNetCoreInstrumentation()
+                .AddHttpClientInstrumentation()
+                .AddRuntimeInstrumentation());
+
+        if (!string.IsNullOrWhiteSpace(builder.Configuration["OTEL_EXPORTER_OTLP_ENDPOINT"]))
+        {
+            telemetry.UseOtlpExporter();
+        }
+
+        builder.Services.AddHealthChecks();
+        return builder;
+    }
+
+    /// <summary><c>GET /healthz</c>: 200 once the process can serve (its database answers).</summary>
+    public static WebApplication MapDefaultEndpoints(this WebApplication app)
+    {
+        app.MapHealthChecks("/healthz", new HealthCheckOptions
+        {
+            ResponseWriter = (context, report) =>
+            {
+                context.Response.ContentType = "text/plain";
+                return context.Response.WriteAsync(report.Status.ToString());
+            },
+        });
+        return app;
+    }
+}

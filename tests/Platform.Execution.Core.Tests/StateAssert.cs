@@ -1,0 +1,25 @@
+namespace Platform.Execution.Core.Tests;
+
+internal static class StateAssert
+{
+    /// <summary>States are compared by value: status, error, and every step field by field (outputs by content).</summary>
+    public static void Equivalent(ExecutionState expected, ExecutionState actual)
+    {
+        Assert.Equal(expected.Status, actual.Status);
+        Assert.Equal(expected.Error, actual.Error);
+        Assert.Equal(expected.Steps.Count, actual.Steps.Count);
+        for (var i = 0; i < expected.Steps.Count; i++)
+        {
+            var e = expected.Steps[i];
+            var a = actual.Steps[i];
+            Assert.Equal(e.Name, a.Name);
+            Assert.Equal(e.DependsOn, a.DependsOn);
+            Assert.Equal(e.Status, a.Status);
+            Assert.Equal(e.Attempt, a.Attempt);
+            Assert.Equal(e.RunnerId, a.RunnerId);
+            Assert.Equal(e.ExitCode, a.ExitCode);
+            Assert.Equal(e.Outputs.OrderBy(p => p.Key, StringComparer.Ordinal), a.Outputs.OrderBy(p => p.Key, StringComparer.Ordinal));
+            Assert.Equal(e.Error, a.Error);
+        }
+    }
+}
