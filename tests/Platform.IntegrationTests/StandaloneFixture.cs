@@ -1,4 +1,4 @@
-using Platform.IntegrationTests.Infrastructure;
+using Platform.Testing;
 
 namespace Platform.IntegrationTests;
 

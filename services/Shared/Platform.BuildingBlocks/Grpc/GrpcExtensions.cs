@@ -1,3 +1,5 @@
+using Google.Protobuf.Reflection;
+using Google.Rpc;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Hosting;
 
@@ -23,7 +25,9 @@ public static class GrpcExtensions
                 options.Interceptors.Add<DomainExceptionInterceptor>();
                 options.EnableDetailedErrors = false;
             })
-            .AddJsonTranscoding();
+            // The error details the API returns must be in the registry, or transcoding cannot write them and a 400
+            // becomes an empty 500.
+            .AddJsonTranscoding(o => o.TypeRegistry = TypeRegistry.FromMessages(BadRequest.Descriptor));
         return builder;
     }
 }

@@ -1,6 +1,6 @@
 using Testcontainers.RabbitMq;
 
-namespace Platform.IntegrationTests.Infrastructure;
+namespace Platform.Testing;
 
 /// <summary>The RabbitMQ broker: RABBITMQ_URL when given (as .ci/run provides), otherwise a Testcontainers one.</summary>
 public static class TestBroker

@@ -3,7 +3,7 @@ using System.Net;
 using System.Net.Sockets;
 using System.Text;
 
-namespace Platform.IntegrationTests.Infrastructure;
+namespace Platform.Testing;
 
 /// <summary>
 /// One of the platform's programs running as a real OS process, as a user runs it: started from its built dll with

@@ -2,7 +2,7 @@ using System.Net.Http.Json;
 using System.Text.Json;
 using System.Text.Json.Nodes;
 
-namespace Platform.IntegrationTests.Infrastructure;
+namespace Platform.Testing;
 
 /// <summary>
 /// The Standalone host as a user runs it (every context and an embedded process runner in one process, in-memory
@@ -145,7 +145,7 @@ public sealed class StandalonePlatform : IAsyncDisposable
         var text = await response.Content.ReadAsStringAsync();
         if ((int)response.StatusCode != expectedStatus)
         {
-            throw new Xunit.Sdk.XunitException(
+            throw new HttpRequestException(
                 $"{what}: expected HTTP {expectedStatus}, got {(int)response.StatusCode}: {text}");
         }
 

@@ -1,7 +1,7 @@
 using Npgsql;
 using Testcontainers.PostgreSql;
 
-namespace Platform.IntegrationTests.Infrastructure;
+namespace Platform.Testing;
 
 /// <summary>
 /// The PostgreSQL server the tests use: the one named by PLATFORM_TEST_POSTGRES (as .ci/run provides), otherwise a

@@ -1,1 +1,0 @@
-namespace Platform.Definitions; internal static class Placeholder { }

@@ -1,0 +1,59 @@
+using Microsoft.Extensions.Configuration;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Hosting;
+using Microsoft.Extensions.Logging;
+using Platform.Runner;
+
+// platform-runner: registers with Runner-Registry and runs jobs until SIGTERM/Ctrl+C, then drains and exits 0.
+// Exits 1 with a clear message when misconfigured or refused at registration.
+var switches = new Dictionary<string, string>(StringComparer.Ordinal)
+{
+    ["--url"] = RunnerOptions.UrlVariable,
+    ["--token"] = RunnerOptions.TokenVariable,
+    ["--name"] = RunnerOptions.NameVariable,
+    ["--labels"] = RunnerOptions.LabelsVariable,
+    ["--capacity"] = RunnerOptions.CapacityVariable,
+    ["--executor"] = RunnerOptions.ExecutorVariable,
+    ["--drain-timeout"] = RunnerOptions.DrainTimeoutVariable,
+    ["--work-dir"] = RunnerOptions.WorkDirectoryVariable,
+};
+if (args is ["--help"] or ["-h"])
+{
+    Console.WriteLine($"""
+        usage: platform-runner [--url URL] [--token TOKEN] [--name NAME] [--labels a,b] [--capacity N]
+                               [--executor process] [--drain-timeout SECONDS] [--work-dir DIR]
+        Each flag mirrors an environment variable: {string.Join(", ", switches.Values)}.
+        """);
+    return 0;
+}
+
+RunnerOptions options;
+try
+{
+    var settings = new ConfigurationBuilder().AddEnvironmentVariables().AddCommandLine(args, switches).Build();
+    options = RunnerOptions.From(name => settings[name]);
+}
+catch (Exception ex) when (ex is RunnerConfigurationException or FormatException)
+{
+    await Console.Error.WriteLineAsync($"platform-runner: {ex.Message}");
+    return 1;
+}
+
+var builder = Host.CreateApplicationBuilder();
+builder.Logging.ClearProviders().AddSimpleConsole(o =>
+{
+    o.SingleLine = true;
+    o.TimestampFormat = "HH:mm:ss.fff ";
+});
+builder.Services.AddRunnerAgent(options);
+using var host = builder.Build();
+await host.RunAsync();
+
+var agent = host.Services.GetRequiredService<RunnerAgent>();
+if (agent.Completion.IsCompletedSuccessfully && agent.Completion.Result is { ExitCode: not 0 } exit)
+{
+    await Console.Error.WriteLineAsync($"platform-runner: {exit.Message}");
+    return exit.ExitCode;
+}
+
+return agent.Completion.IsFaulted ? 1 : 0;

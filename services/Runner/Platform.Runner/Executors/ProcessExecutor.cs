@@ -1,0 +1,175 @@
+using System.Buffers;
+using System.ComponentModel;
+using System.Diagnostics;
+using System.Globalization;
+using Microsoft.Extensions.Logging;
+
+namespace Platform.Runner.Executors;
+
+/// <summary>
+/// Runs the job's command as a child process — argv as given, no shell — in a fresh directory. The job sees only
+/// its agent's <c>env</c>, the <c>PLATFORM_*</c> variables and an allow-list of the runner's own environment
+/// (<see cref="RunnerOptions.InheritedEnvironment"/>). Stopping the job kills its whole process tree.
+/// </summary>
+public sealed class ProcessExecutor(RunnerOptions options, ILogger<ProcessExecutor> logger) : IJobExecutor
+{
+    private static readonly TimeSpan OutputDrainTimeout = TimeSpan.FromSeconds(5);
+    private static readonly TimeSpan KillTimeout = TimeSpan.FromSeconds(30);
+
+    public async Task<JobRunResult> RunAsync(RunnerJob job, CancellationToken stop)
+    {
+        if (job.Command.Count == 0 || string.IsNullOrWhiteSpace(job.Command[0]))
+        {
+            return JobRunResult.NotStarted("the job has no command to run: the process executor runs the agent's command");
+        }
+
+        var workspace = Path.Combine(options.EffectiveWorkDirectory, $"{job.JobId:N}-{job.Attempt}");
+        Directory.CreateDirectory(workspace);
+        try
+        {
+            var outputsPath = Path.Combine(workspace, "platform-outputs");
+            await File.WriteAllTextAsync(outputsPath, "", CancellationToken.None);
+            using var process = new Process { StartInfo = StartInfo(job, workspace, outputsPath) };
+            try
+            {
+                process.Start();
+            }
+            catch (Win32Exception ex)
+            {
+                return JobRunResult.NotStarted($"cannot start '{job.Command[0]}': {ex.Message}");
+            }
+
+            logger.LogDebug("Job {JobId} attempt {Attempt} started process {Pid}", job.JobId, job.Attempt, process.Id);
+            process.StandardInput.Close();
+            var tail = new OutputTailBuffer();
+            var pumps = Task.WhenAll(PumpAsync(process.StandardOutput.BaseStream, tail),
+                PumpAsync(process.StandardError.BaseStream, tail));
+
+            var error = "";
+            try
+            {
+                await process.WaitForExitAsync(stop);
+            }
+            catch (OperationCanceledException)
+            {
+                error = "the job was stopped";
+                KillTree(process, job);
+                try
+                {
+                    await process.WaitForExitAsync(CancellationToken.None).WaitAsync(KillTimeout);
+                }
+                catch (TimeoutException)
+                {
+                    logger.LogError("Process {Pid} of job {JobId} did not exit after being killed", process.Id, job.JobId);
+                }
+            }
+
+            try
+            {
+                // A background process that inherited the pipes can keep them open after the job's process exited.
+                await pumps.WaitAsync(OutputDrainTimeout);
+            }
+            catch (TimeoutException)
+            {
+                logger.LogDebug("Output of job {JobId} still open after its process exited; not waiting for it", job.JobId);
+            }
+
+            var exitCode = process.HasExited ? process.ExitCode : -1;
+            var outputs = await OutputsFile.ReadAsync(outputsPath);
+            return new JobRunResult(exitCode, outputs, error, tail.ToString());
+        }
+        finally
+        {
+            TryDelete(workspace);
+        }
+    }
+
+    private ProcessStartInfo StartInfo(RunnerJob job, string workspace, string outputsPath)
+    {
+        var startInfo = new ProcessStartInfo(job.Command[0])
+        {
+            UseShellExecute = false,
+            RedirectStandardInput = true,
+            RedirectStandardOutput = true,
+            RedirectStandardError = true,
+            WorkingDirectory = workspace,
+        };
+        foreach (var argument in job.Command.Skip(1))
+        {
+            startInfo.ArgumentList.Add(argument);
+        }
+
+        var environment = startInfo.Environment;
+        environment.Clear();
+        foreach (var name in options.InheritedEnvironment)
+        {
+            if (Environment.GetEnvironmentVariable(name) is { } value)
+            {
+                environment[name] = value;
+            }
+        }
+
+        foreach (var (name, value) in job.Env)
+        {
+            environment[name] = value;
+        }
+
+        environment["PLATFORM_INPUT"] = string.IsNullOrEmpty(job.InputJson) ? "{}" : job.InputJson;
+        environment["PLATFORM_OUTPUTS"] = outputsPath;
+        environment["PLATFORM_EXECUTION_ID"] = job.ExecutionId.ToString();
+        environment["PLATFORM_STEP"] = job.StepName;
+        environment["PLATFORM_STEP_ATTEMPT"] = job.StepAttempt.ToString(CultureInfo.InvariantCulture);
+        environment["PLATFORM_JOB_ID"] = job.JobId.ToString();
+        environment["PLATFORM_JOB_ATTEMPT"] = job.Attempt.ToString(CultureInfo.InvariantCulture);
+        return startInfo;
+    }
+
+    private static async Task PumpAsync(Stream stream, OutputTailBuffer tail)
+    {
+        var buffer = ArrayPool<byte>.Shared.Rent(16 * 1024);
+        try
+        {
+            int read;
+            while ((read = await stream.ReadAsync(buffer)) > 0)
+            {
+                tail.Append(buffer.AsSpan(0, read));
+            }
+        }
+        catch (Exception ex) when (ex is IOException or ObjectDisposedException)
+        {
+            // The process is gone and its pipe with it.
+        }
+        finally
+        {
+            ArrayPool<byte>.Shared.Return(buffer);
+        }
+    }
+
+    private void KillTree(Process process, RunnerJob job)
+    {
+        try
+        {
+            process.Kill(entireProcessTree: true);
+        }
+        catch (InvalidOperationException)
+        {
+            // Exited in the meantime.
+        }
+        catch (Win32Exception ex)
+        {
+            logger.LogWarning(ex, "Could not kill every process of job {JobId}", job.JobId);
+        }
+    }
+
+    private void TryDelete(string workspace)
+    {
+        try
+        {
+            Directory.Delete(workspace, recursive: true);
+        }
+        catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
+        {
+            logger.LogDebug(ex, "Could not delete the job directory {Directory}", workspace);
+        }
+    }
+}

@@ -1,0 +1,566 @@
+using System.Collections.Concurrent;
+using Grpc.Core;
+using Grpc.Net.Client;
+using Microsoft.Extensions.Logging;
+using Platform.Protos.Runners.V1;
+using Platform.Runner.Executors;
+using AgentClient = Platform.Protos.Runners.V1.RunnerAgent.RunnerAgentClient;
+
+namespace Platform.Runner;
+
+/// <summary>
+/// The runner agent, in the manner of actions/runner's listener: a session (Register, retried with jittered backoff
+/// until the registry answers, fatal when it refuses), a heartbeat loop that keeps the leases alive and obeys
+/// cancellations, and an acquire loop holding one long poll at a time while there is free capacity. Each job is
+/// reported started, run concurrently by the executor and completed (reports retried on transient errors). On stop
+/// the agent drains: no more acquiring, running jobs finish (bounded by <see cref="RunnerOptions.DrainTimeout"/>).
+/// </summary>
+public sealed class RunnerAgent
+{
+    private static readonly TimeSpan CallTimeout = TimeSpan.FromSeconds(30);
+    private static readonly TimeSpan ReportGiveUpAfter = TimeSpan.FromMinutes(5);
+    private static readonly TimeSpan StopGrace = TimeSpan.FromSeconds(30);
+
+    private readonly RunnerOptions options;
+    private readonly IJobExecutor executor;
+    private readonly ILogger<RunnerAgent> logger;
+    private readonly TimeProvider time;
+    private readonly ConcurrentDictionary<Guid, RunningJob> running = new();
+    private readonly TaskCompletionSource<RunnerExit> completion = new(TaskCreationOptions.RunContinuationsAsynchronously);
+    private readonly TaskCompletionSource<string> registered = new(TaskCreationOptions.RunContinuationsAsynchronously);
+    private int started;
+
+    public RunnerAgent(RunnerOptions options, IJobExecutor executor, ILogger<RunnerAgent> logger, TimeProvider? time = null)
+    {
+        options.Validate();
+        this.options = options;
+        this.executor = executor;
+        this.logger = logger;
+        this.time = time ?? TimeProvider.System;
+    }
+
+    /// <summary>Completes with the runner id once the registry accepted the registration.</summary>
+    public Task<string> Registered => registered.Task;
+
+    /// <summary>Completes when <see cref="RunAsync"/> ends, with why.</summary>
+    public Task<RunnerExit> Completion => completion.Task;
+
+    /// <summary>Jobs running now (leased to this runner and not yet completed).</summary>
+    public int RunningJobs => running.Count;
+
+    /// <summary>Runs the agent until <paramref name="stoppingToken"/> is cancelled (then drains) or it cannot go on.</summary>
+    public async Task<RunnerExit> RunAsync(CancellationToken stoppingToken)
+    {
+        if (Interlocked.Exchange(ref started, 1) == 1)
+        {
+            throw new InvalidOperationException("a runner agent runs once");
+        }
+
+        try
+        {
+            var exit = await RunSessionAsync(stoppingToken);
+            registered.TrySetCanceled(CancellationToken.None);
+            completion.TrySetResult(exit);
+            return exit;
+        }
+        catch (Exception ex)
+        {
+            registered.TrySetException(ex);
+            completion.TrySetException(ex);
+            throw;
+        }
+    }
+
+    private async Task<RunnerExit> RunSessionAsync(CancellationToken stoppingToken)
+    {
+        using var channel = GrpcChannel.ForAddress(options.Url!, new GrpcChannelOptions
+        {
+            HttpHandler = new SocketsHttpHandler
+            {
+                EnableMultipleHttp2Connections = true,
+                PooledConnectionIdleTimeout = Timeout.InfiniteTimeSpan,
+                KeepAlivePingDelay = TimeSpan.FromSeconds(30),
+                KeepAlivePingTimeout = TimeSpan.FromSeconds(15),
+                ConnectTimeout = TimeSpan.FromSeconds(10),
+            },
+        });
+        var client = new AgentClient(channel);
+
+        var (session, refused) = await RegisterAsync(client, stoppingToken);
+        if (session is null)
+        {
+            return refused ?? new RunnerExit(RunnerExitReason.Stopped, "stopped before registering");
+        }
+
+        using (session)
+        {
+            registered.TrySetResult(session.RunnerId);
+            using var stopAcquiring = CancellationTokenSource.CreateLinkedTokenSource(stoppingToken, session.Ending);
+            using var stopHeartbeats = new CancellationTokenSource();
+            var heartbeats = HeartbeatLoopAsync(session, stopHeartbeats.Token);
+
+            await AcquireLoopAsync(session, stopAcquiring.Token);
+            await DrainAsync(session);
+
+            await stopHeartbeats.CancelAsync();
+            await heartbeats;
+            return session.Fatal ?? new RunnerExit(RunnerExitReason.Stopped, "stopped after draining");
+        }
+    }
+
+    private async Task<(Session? Session, RunnerExit? Refused)> RegisterAsync(AgentClient client, CancellationToken stoppingToken)
+    {
+        var backoff = new Backoff(TimeSpan.FromSeconds(1), TimeSpan.FromSeconds(60));
+        while (!stoppingToken.IsCancellationRequested)
+        {
+            try
+            {
+                var token = string.IsNullOrWhiteSpace(options.Token) ? await options.TokenSource!(stoppingToken) : options.Token;
+                var request = new RegisterRunnerRequest
+                {
+                    RegistrationToken = token,
+                    Name = options.Name,
+                    Capacity = options.Capacity,
+                    Executor = options.Executor,
+                    Version = options.Version,
+                };
+                request.Labels.AddRange(options.Labels);
+                var response = await client.RegisterAsync(request, deadline: Deadline(CallTimeout),
+                    cancellationToken: stoppingToken);
+                logger.LogInformation(
+                    "Registered with {Url} as runner {Name} ({RunnerId}): labels [{Labels}], capacity {Capacity}, executor {Executor}",
+                    options.Url, options.Name, response.RunnerId, string.Join(",", options.Labels), options.Capacity,
+                    options.Executor);
+                return (new Session(client, response, options.Capacity), null);
+            }
+            catch (Exception ex) when (stoppingToken.IsCancellationRequested && ex is OperationCanceledException or RpcException)
+            {
+                break;
+            }
+            catch (RpcException ex) when (ex.StatusCode is StatusCode.Unauthenticated or StatusCode.PermissionDenied
+                                              or StatusCode.InvalidArgument or StatusCode.FailedPrecondition)
+            {
+                var message = $"Runner-Registry at {options.Url} refused to register runner '{options.Name}': {ex.Status.Detail}";
+                logger.LogCritical("{Message}", message);
+                return (null, new RunnerExit(RunnerExitReason.RegistrationRefused, message));
+            }
+            catch (Exception ex)
+            {
+                var delay = backoff.Next();
+                logger.LogWarning("Cannot register with {Url} yet ({Reason}); retrying in {Delay:0.0} s",
+                    options.Url, Describe(ex), delay.TotalSeconds);
+                await Task.Delay(delay, time, stoppingToken).ConfigureAwait(ConfigureAwaitOptions.SuppressThrowing);
+            }
+        }
+
+        return (null, null);
+    }
+
+    private async Task HeartbeatLoopAsync(Session session, CancellationToken stop)
+    {
+        var failures = 0;
+        // Heartbeats go on while draining (they keep the running jobs' leases); only a rejected credential ends them early.
+        while (!stop.IsCancellationRequested && session.Fatal is null)
+        {
+            // A little early rather than late, and not in step with other runners.
+            var interval = session.HeartbeatInterval * (0.8 + (Random.Shared.NextDouble() * 0.2));
+            await Task.Delay(interval, time, stop).ConfigureAwait(ConfigureAwaitOptions.SuppressThrowing);
+            if (stop.IsCancellationRequested)
+            {
+                break;
+            }
+
+            var request = new HeartbeatRequest();
+            request.Running.AddRange(running.Values.Select(j => new JobRef { JobId = j.JobId.ToString(), Attempt = j.Attempt }));
+            try
+            {
+                var response = await session.Client.HeartbeatAsync(request, session.Headers,
+                    Deadline(Max(session.HeartbeatInterval * 2, TimeSpan.FromSeconds(5))), stop);
+                if (failures > 0)
+                {
+                    logger.LogInformation("Heartbeats reach the registry again after {Failures} failure(s)", failures);
+                    failures = 0;
+                }
+
+                foreach (var cancel in response.Cancel)
+                {
+                    if (Guid.TryParse(cancel.JobId, out var jobId) && running.TryGetValue(jobId, out var job)
+                                                                   && job.Attempt == cancel.Attempt)
+                    {
+                        logger.LogWarning("Stopping job {JobId} attempt {Attempt}: the registry no longer leases it to this runner",
+                            jobId, cancel.Attempt);
+                        job.Stop("the registry no longer leases the job to this runner (lease lapsed or job cancelled)", report: false);
+                    }
+                }
+
+                if (response.Drain && session.RequestDrain())
+                {
+                    logger.LogInformation("The registry asked this runner to drain: finishing running jobs, taking no new ones");
+                }
+            }
+            catch (Exception ex) when (stop.IsCancellationRequested && ex is OperationCanceledException or RpcException)
+            {
+                break;
+            }
+            catch (RpcException ex) when (ex.StatusCode == StatusCode.Unauthenticated)
+            {
+                Fail(session, ex);
+                break;
+            }
+            catch (RpcException ex)
+            {
+                failures++;
+                if (failures == 1)
+                {
+                    logger.LogWarning("Heartbeat failed ({Reason}); retrying every {Interval}", Describe(ex), session.HeartbeatInterval);
+                }
+            }
+        }
+    }
+
+    private async Task AcquireLoopAsync(Session session, CancellationToken stop)
+    {
+        var backoff = new Backoff(TimeSpan.FromSeconds(1), TimeSpan.FromSeconds(30));
+        while (!stop.IsCancellationRequested)
+        {
+            try
+            {
+                await session.Slots.WaitAsync(stop);
+            }
+            catch (OperationCanceledException)
+            {
+                break;
+            }
+
+            var slotTaken = false;
+            try
+            {
+                var response = await session.Client.AcquireJobAsync(
+                    new AcquireJobRequest { WaitSeconds = options.AcquireWaitSeconds }, session.Headers,
+                    Deadline(TimeSpan.FromSeconds(options.AcquireWaitSeconds) + CallTimeout), stop);
+                backoff.Reset();
+                if (response.Job is { } lease)
+                {
+                    StartJob(session, lease);
+                    slotTaken = true;
+                }
+            }
+            catch (Exception ex) when (stop.IsCancellationRequested && ex is OperationCanceledException or RpcException)
+            {
+                break;
+            }
+            catch (RpcException ex) when (ex.StatusCode == StatusCode.Unauthenticated)
+            {
+                Fail(session, ex);
+                break;
+            }
+            catch (RpcException ex)
+            {
+                var delay = backoff.Next();
+                logger.LogWarning("Asking for a job failed ({Reason}); retrying in {Delay:0.0} s", Describe(ex), delay.TotalSeconds);
+                await Task.Delay(delay, time, stop).ConfigureAwait(ConfigureAwaitOptions.SuppressThrowing);
+            }
+            finally
+            {
+                if (!slotTaken)
+                {
+                    session.Slots.Release();
+                }
+            }
+        }
+    }
+
+    private void StartJob(Session session, JobLease lease)
+    {
+        var job = new RunningJob(Guid.Parse(lease.JobId), lease.Attempt);
+        running[job.JobId] = job;
+        logger.LogInformation("Leased job {JobId} attempt {Attempt}: step '{Step}' of execution {ExecutionId}",
+            job.JobId, job.Attempt, lease.StepName, lease.ExecutionId);
+        job.Completion = Task.Run(() => RunJobAsync(session, lease, job));
+    }
+
+    private async Task RunJobAsync(Session session, JobLease lease, RunningJob job)
+    {
+        try
+        {
+            var reportedStart = await ReportAsync(session, job, "report the start of",
+                ct => session.Client.ReportJobStartedAsync(
+                    new ReportJobStartedRequest { JobId = lease.JobId, Attempt = lease.Attempt },
+                    session.Headers, Deadline(CallTimeout), ct).ResponseAsync);
+            if (!reportedStart)
+            {
+                return;
+            }
+
+            JobRunResult result;
+            try
+            {
+                result = await executor.RunAsync(ToRunnerJob(lease), job.StopToken);
+            }
+            catch (Exception ex)
+            {
+                logger.LogError(ex, "The executor failed on job {JobId} attempt {Attempt}", job.JobId, job.Attempt);
+                result = new JobRunResult(-1, new Dictionary<string, string>(), $"the runner failed to run the job: {ex.Message}", "");
+            }
+
+            if (job.StopReason is { } reason)
+            {
+                if (!job.ReportAfterStop)
+                {
+                    logger.LogWarning("Job {JobId} attempt {Attempt} stopped: {Reason}", job.JobId, job.Attempt, reason);
+                    return;
+                }
+
+                result = result with { Error = reason };
+            }
+
+            logger.LogInformation("Job {JobId} attempt {Attempt} ended with exit code {ExitCode}{Error}",
+                job.JobId, job.Attempt, result.ExitCode, result.Error.Length > 0 ? ": " + result.Error : "");
+            var complete = new CompleteJobRequest
+            {
+                JobId = lease.JobId,
+                Attempt = lease.Attempt,
+                ExitCode = result.ExitCode,
+                Error = result.Error,
+                OutputTail = result.OutputTail,
+            };
+            foreach (var (key, value) in result.Outputs)
+            {
+                complete.Outputs[key] = value;
+            }
+
+            await ReportAsync(session, job, "complete",
+                ct => session.Client.CompleteJobAsync(complete, session.Headers, Deadline(CallTimeout), ct).ResponseAsync);
+        }
+        catch (Exception ex)
+        {
+            logger.LogError(ex, "Running job {JobId} attempt {Attempt} failed in the runner", job.JobId, job.Attempt);
+        }
+        finally
+        {
+            running.TryRemove(job.JobId, out _);
+            job.Dispose();
+            session.Slots.Release();
+        }
+    }
+
+    /// <summary>Sends a report about a job, retrying transient failures with jittered backoff.</summary>
+    /// <returns>false when the report was refused or given up (the job is no longer this runner's to report).</returns>
+    private async Task<bool> ReportAsync(Session session, RunningJob job, string what, Func<CancellationToken, Task> call)
+    {
+        var backoff = new Backoff(TimeSpan.FromMilliseconds(200), TimeSpan.FromSeconds(10));
+        var giveUpAt = time.GetUtcNow() + ReportGiveUpAfter;
+        while (true)
+        {
+            if (job.StopReason is not null && !job.ReportAfterStop)
+            {
+                return false;
+            }
+
+            try
+            {
+                await call(session.HardStop);
+                return true;
+            }
+            catch (Exception ex) when (session.HardStop.IsCancellationRequested && ex is OperationCanceledException or RpcException)
+            {
+                logger.LogError("Gave up trying to {What} job {JobId} attempt {Attempt}: the runner is stopping", what, job.JobId, job.Attempt);
+                return false;
+            }
+            catch (RpcException ex) when (ex.StatusCode == StatusCode.Unauthenticated)
+            {
+                Fail(session, ex);
+                return false;
+            }
+            catch (RpcException ex) when (!IsTransient(ex.StatusCode))
+            {
+                logger.LogWarning("The registry refused to {What} job {JobId} attempt {Attempt}: {Reason}",
+                    what, job.JobId, job.Attempt, Describe(ex));
+                job.Stop("the registry refused a report about the job", report: false);
+                return false;
+            }
+            catch (RpcException ex)
+            {
+                if (time.GetUtcNow() >= giveUpAt)
+                {
+                    logger.LogError("Gave up trying to {What} job {JobId} attempt {Attempt} after {Duration}: {Reason}",
+                        what, job.JobId, job.Attempt, ReportGiveUpAfter, Describe(ex));
+                    return false;
+                }
+
+                var delay = backoff.Next();
+                logger.LogWarning("Could not {What} job {JobId} attempt {Attempt} ({Reason}); retrying in {Delay:0.0} s",
+                    what, job.JobId, job.Attempt, Describe(ex), delay.TotalSeconds);
+                await Task.Delay(delay, time, session.HardStop).ConfigureAwait(ConfigureAwaitOptions.SuppressThrowing);
+            }
+        }
+    }
+
+    private async Task DrainAsync(Session session)
+    {
+        var jobs = running.Values.ToList();
+        if (jobs.Count > 0 && session.Fatal is null)
+        {
+            logger.LogInformation("Draining: waiting up to {Timeout} for {Count} running job(s) to finish",
+                options.DrainTimeout, jobs.Count);
+            try
+            {
+                await Task.WhenAll(jobs.Select(j => j.Completion)).WaitAsync(options.DrainTimeout, time);
+            }
+            catch (TimeoutException)
+            {
+                logger.LogWarning("Drain timeout: stopping {Count} job(s) that are still running", RunningJobs);
+                foreach (var job in running.Values)
+                {
+                    job.Stop("the runner shut down before the job finished (drain timeout)", report: true);
+                }
+            }
+        }
+
+        jobs = running.Values.ToList();
+        if (jobs.Count == 0)
+        {
+            return;
+        }
+
+        session.HardStopAfter(StopGrace);
+        try
+        {
+            await Task.WhenAll(jobs.Select(j => j.Completion)).WaitAsync(StopGrace + TimeSpan.FromSeconds(5), time);
+        }
+        catch (TimeoutException)
+        {
+            logger.LogError("{Count} job(s) did not stop in time", RunningJobs);
+        }
+    }
+
+    private void Fail(Session session, RpcException ex)
+    {
+        var message = $"Runner-Registry at {options.Url} rejected the credential of runner '{options.Name}' " +
+                      $"({ex.Status.Detail}); another runner has probably registered with the same name";
+        if (!session.TryFail(new RunnerExit(RunnerExitReason.CredentialRejected, message)))
+        {
+            return;
+        }
+
+        logger.LogCritical("{Message}", message);
+        foreach (var job in running.Values)
+        {
+            job.Stop("the runner's credential was rejected", report: false);
+        }
+    }
+
+    private static RunnerJob ToRunnerJob(JobLease lease) => new(
+        Guid.Parse(lease.JobId),
+        lease.Attempt,
+        Guid.TryParse(lease.ExecutionId, out var executionId) ? executionId : Guid.Empty,
+        lease.StepName,
+        lease.StepAttempt,
+        lease.Spec?.Command.ToArray() ?? [],
+        lease.Spec?.Image ?? "",
+        lease.Spec?.Env.ToDictionary(e => e.Key, e => e.Value, StringComparer.Ordinal) ?? [],
+        lease.Spec?.InputJson ?? "");
+
+    private static bool IsTransient(StatusCode code) => code is StatusCode.Unavailable or StatusCode.DeadlineExceeded
+        or StatusCode.Internal or StatusCode.Unknown or StatusCode.ResourceExhausted or StatusCode.Aborted
+        or StatusCode.Cancelled;
+
+    private static string Describe(Exception ex) => ex switch
+    {
+        RpcException rpc => $"{rpc.StatusCode}: {rpc.Status.Detail}",
+        _ => ex.Message,
+    };
+
+    private DateTime Deadline(TimeSpan timeout) => time.GetUtcNow().UtcDateTime + timeout;
+
+    private static TimeSpan Max(TimeSpan a, TimeSpan b) => a > b ? a : b;
+
+    /// <summary>One registration: its credential, intervals, capacity slots and how it may end.</summary>
+    private sealed class Session(AgentClient client, RegisterRunnerResponse registration, int capacity) : IDisposable
+    {
+        private readonly CancellationTokenSource ending = new();
+        private readonly CancellationTokenSource hardStop = new();
+        private RunnerExit? fatal;
+        private int drainRequested;
+
+        public AgentClient Client { get; } = client;
+        public string RunnerId { get; } = registration.RunnerId;
+        public Metadata Headers { get; } = new() { { "authorization", "Bearer " + registration.Credential } };
+        public TimeSpan HeartbeatInterval { get; } = TimeSpan.FromSeconds(Math.Max(1, registration.HeartbeatIntervalSeconds));
+        public SemaphoreSlim Slots { get; } = new(capacity, capacity);
+
+        /// <summary>Cancelled when the session cannot go on or the registry asked for a drain: stop acquiring.</summary>
+        public CancellationToken Ending => ending.Token;
+
+        /// <summary>Cancelled when even reports must stop (after the drain's grace period).</summary>
+        public CancellationToken HardStop => hardStop.Token;
+
+        public RunnerExit? Fatal => Volatile.Read(ref fatal);
+
+        public bool TryFail(RunnerExit exit)
+        {
+            if (Interlocked.CompareExchange(ref fatal, exit, null) is not null)
+            {
+                return false;
+            }
+
+            ending.Cancel();
+            return true;
+        }
+
+        public bool RequestDrain()
+        {
+            if (Interlocked.Exchange(ref drainRequested, 1) == 1)
+            {
+                return false;
+            }
+
+            ending.Cancel();
+            return true;
+        }
+
+        public void HardStopAfter(TimeSpan delay) => hardStop.CancelAfter(delay);
+
+        public void Dispose()
+        {
+            ending.Dispose();
+            hardStop.Dispose();
+            Slots.Dispose();
+        }
+    }
+
+    /// <summary>A job this runner holds, and how to stop it.</summary>
+    private sealed class RunningJob(Guid jobId, int attempt) : IDisposable
+    {
+        private readonly CancellationTokenSource stop = new();
+        private string? stopReason;
+
+        public Guid JobId { get; } = jobId;
+        public int Attempt { get; } = attempt;
+        public Task Completion { get; set; } = Task.CompletedTask;
+        public CancellationToken StopToken => stop.Token;
+        public string? StopReason => Volatile.Read(ref stopReason);
+
+        /// <summary>Whether the result of a stopped job is still reported (true when the runner itself stopped it).</summary>
+        public bool ReportAfterStop { get; private set; }
+
+        public void Stop(string reason, bool report)
+        {
+            if (Interlocked.CompareExchange(ref stopReason, reason, null) is null)
+            {
+                ReportAfterStop = report;
+            }
+
+            try
+            {
+                stop.Cancel();
+            }
+            catch (ObjectDisposedException)
+            {
+                // Already finished.
+            }
+        }
+
+        public void Dispose() => stop.Dispose();
+    }
+}

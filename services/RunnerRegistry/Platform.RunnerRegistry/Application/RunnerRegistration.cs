@@ -1,0 +1,115 @@
+using Microsoft.Extensions.Logging;
+using Npgsql;
+using Platform.BuildingBlocks.Errors;
+using Platform.RunnerRegistry.Domain;
+using Platform.RunnerRegistry.Persistence;
+
+namespace Platform.RunnerRegistry.Application;
+
+/// <summary>
+/// Registers runners. Registering the name of a live runner replaces it (like <c>config.sh --replace</c>): its
+/// credential stops working and the jobs it held are requeued at once, which is how a restarted runner gets its jobs
+/// running again without waiting for their leases to lapse.
+/// </summary>
+internal sealed class RunnerRegistration(
+    NpgsqlDataSource dataSource,
+    RunnerStore runners,
+    JobStore jobs,
+    RunnerAuthenticator authenticator,
+    JobQueue queue,
+    ILogger<RunnerRegistration> logger)
+{
+    public const int MaxNameLength = 200;
+    public const int MaxCapacity = 1000;
+
+    public async Task<RunnerRegistered> RegisterAsync(RunnerRegistrationRequest request, CancellationToken cancellationToken)
+    {
+        var (name, labels, capacity, executor) = Validate(request);
+        var tokenHash = Secrets.Hash(request.RegistrationToken ?? "");
+
+        await using var connection = await dataSource.OpenConnectionAsync(cancellationToken);
+        await using var transaction = await connection.BeginTransactionAsync(cancellationToken);
+        var row = await runners.LockRegistrationTokenAsync(connection, transaction, tokenHash)
+                  ?? throw new UnauthenticatedException(RegistrationTokenSnapshot.UnknownTokenMessage);
+        var token = row.ToSnapshot();
+        if (token.RefusalAt(row.DatabaseNow) is { } refusal)
+        {
+            throw new UnauthenticatedException(refusal);
+        }
+
+        await runners.MarkRegistrationTokenUsedAsync(connection, transaction, token.Id);
+        await runners.LockNameAsync(connection, transaction, name);
+        var replaced = await runners.ReplaceByNameAsync(connection, transaction, name);
+        var requeued = replaced.Count == 0
+            ? 0
+            : await jobs.RequeueHeldByAsync(connection, transaction, replaced.Select(r => r.Id).ToArray());
+
+        var runnerId = Guid.CreateVersion7();
+        var credential = Secrets.NewCredential();
+        await runners.InsertRunnerAsync(connection, transaction, runnerId, name, Labels.Union(labels, token.Labels),
+            capacity, executor, request.Version?.Trim() ?? "", Secrets.Hash(credential), token.Id);
+        await transaction.CommitAsync(cancellationToken);
+
+        foreach (var old in replaced)
+        {
+            authenticator.Forget(old.CredentialHash);
+        }
+
+        if (replaced.Count > 0)
+        {
+            // Requeued jobs are for the waiting runners; a replaced runner's own long poll ends (unauthenticated).
+            queue.WakeWaiters();
+        }
+
+        if (replaced.Count > 0)
+        {
+            logger.LogInformation(
+                "Runner {Name} registered as {RunnerId}, replacing {Replaced}; {Requeued} job(s) it held were requeued",
+                name, runnerId, replaced.Select(r => r.Id), requeued);
+        }
+        else
+        {
+            logger.LogInformation("Runner {Name} registered as {RunnerId}", name, runnerId);
+        }
+
+        return new RunnerRegistered(runnerId, credential, replaced.Select(r => r.Id).ToList(), requeued);
+    }
+
+    private static (string Name, string[] Labels, int Capacity, string Executor) Validate(RunnerRegistrationRequest request)
+    {
+        var violations = new List<FieldViolation>();
+        var name = request.Name?.Trim() ?? "";
+        if (name.Length == 0)
+        {
+            violations.Add(new FieldViolation("name", "is required"));
+        }
+        else if (name.Length > MaxNameLength)
+        {
+            violations.Add(new FieldViolation("name", $"must be at most {MaxNameLength} characters"));
+        }
+
+        var capacity = request.Capacity == 0 ? 1 : request.Capacity;
+        if (capacity is < 1 or > MaxCapacity)
+        {
+            violations.Add(new FieldViolation("capacity", $"must be between 1 and {MaxCapacity}"));
+        }
+
+        var executor = string.IsNullOrWhiteSpace(request.Executor) ? Executors.Process : request.Executor.Trim();
+        if (!Executors.Known.Contains(executor))
+        {
+            violations.Add(new FieldViolation("executor", $"must be one of {string.Join(", ", Executors.Known)}"));
+        }
+
+        string[] labels = [];
+        try
+        {
+            labels = Labels.Normalize(request.Labels, "labels");
+        }
+        catch (ValidationFailedException ex)
+        {
+            violations.AddRange(ex.Violations);
+        }
+
+        return violations.Count > 0 ? throw new ValidationFailedException(violations) : (name, labels, capacity, executor);
+    }
+}

@@ -1,0 +1,150 @@
+using Google.Protobuf.WellKnownTypes;
+using Platform.BuildingBlocks.Errors;
+using Platform.Protos.Runners.V1;
+using Platform.RunnerRegistry.Domain;
+
+namespace Platform.RunnerRegistry.Grpc;
+
+/// <summary>Proto messages ↔ the context's own types; generated types go no further than the gRPC services.</summary>
+internal static class ProtoMapping
+{
+    public static Timestamp? ToTimestamp(this DateTimeOffset? value) => value is { } v ? Timestamp.FromDateTimeOffset(v) : null;
+
+    public static Timestamp ToTimestamp(this DateTimeOffset value) => Timestamp.FromDateTimeOffset(value);
+
+    public static Runner ToProto(this RunnerView runner, DateTimeOffset now, TimeSpan heartbeatInterval)
+    {
+        var proto = new Runner
+        {
+            Id = runner.Id.ToString(),
+            Name = runner.Name,
+            Capacity = runner.Capacity,
+            Executor = runner.Executor,
+            Version = runner.Version,
+            State = runner.LivenessAt(now, heartbeatInterval) == RunnerLiveness.Online
+                ? RunnerState.Online
+                : RunnerState.Offline,
+            LastHeartbeatAt = runner.LastHeartbeatAt.ToTimestamp(),
+            RegisteredAt = runner.RegisteredAt.ToTimestamp(),
+            RunningJobs = runner.RunningJobs,
+        };
+        proto.Labels.AddRange(runner.Labels);
+        return proto;
+    }
+
+    public static JobInfo ToProto(this JobView job)
+    {
+        var proto = new JobInfo
+        {
+            JobId = job.JobId.ToString(),
+            State = job.Status switch
+            {
+                JobStatus.Queued => JobState.Queued,
+                JobStatus.Leased => JobState.Leased,
+                JobStatus.Running => JobState.Running,
+                JobStatus.Succeeded => JobState.Succeeded,
+                JobStatus.Failed => JobState.Failed,
+                JobStatus.Cancelled => JobState.Cancelled,
+                _ => JobState.Unspecified,
+            },
+            Attempt = job.Attempt,
+            RunnerId = job.RunnerId?.ToString() ?? "",
+            Error = job.Error ?? "",
+            OutputTail = job.OutputTail ?? "",
+            StartedAt = job.StartedAt.ToTimestamp(),
+            FinishedAt = job.FinishedAt.ToTimestamp(),
+        };
+        if (job.ExitCode is { } exitCode)
+        {
+            proto.ExitCode = exitCode;
+        }
+
+        foreach (var (key, value) in job.Outputs)
+        {
+            proto.Outputs[key] = value;
+        }
+        return proto;
+    }
+
+    public static JobLease ToProto(this GrantedLease lease)
+    {
+        var spec = new JobSpec { Image = lease.Spec.Image, InputJson = lease.Spec.InputJson };
+        spec.Command.AddRange(lease.Spec.Command);
+        foreach (var (key, value) in lease.Spec.Env)
+        {
+            spec.Env[key] = value;
+        }
+        spec.RunnerLabels.AddRange(lease.Spec.RunnerLabels);
+        return new JobLease
+        {
+            JobId = lease.JobId.ToString(),
+            Attempt = lease.Attempt,
+            ExecutionId = lease.ExecutionId.ToString(),
+            StepName = lease.StepName,
+            StepAttempt = lease.StepAttempt,
+            Spec = spec,
+            LeaseExpiresAt = lease.LeaseExpiresAt.ToTimestamp(),
+        };
+    }
+
+    /// <summary>Validates every job of an EnqueueJobs request, reporting all violations at once.</summary>
+    public static IReadOnlyList<NewJob> ToNewJobs(this EnqueueJobsRequest request)
+    {
+        var violations = new List<FieldViolation>();
+        var jobs = new List<NewJob>(request.Jobs.Count);
+        for (var i = 0; i < request.Jobs.Count; i++)
+        {
+            var job = request.Jobs[i];
+            var path = $"jobs[{i}]";
+            if (!Guid.TryParse(job.JobId, out var jobId))
+            {
+                violations.Add(new FieldViolation($"{path}.job_id", "must be a UUID"));
+            }
+
+            if (!Guid.TryParse(job.ExecutionId, out var executionId))
+            {
+                violations.Add(new FieldViolation($"{path}.execution_id", "must be a UUID"));
+            }
+
+            if (string.IsNullOrWhiteSpace(job.StepName))
+            {
+                violations.Add(new FieldViolation($"{path}.step_name", "is required"));
+            }
+
+            if (job.StepAttempt < 0)
+            {
+                violations.Add(new FieldViolation($"{path}.step_attempt", "must not be negative"));
+            }
+
+            var spec = job.Spec ?? new JobSpec();
+            if (spec.Command.Count == 0 && string.IsNullOrWhiteSpace(spec.Image))
+            {
+                violations.Add(new FieldViolation($"{path}.spec.command", "is required when the job has no image"));
+            }
+
+            string[] labels = [];
+            try
+            {
+                labels = Labels.Normalize(spec.RunnerLabels, $"{path}.spec.runner_labels");
+            }
+            catch (ValidationFailedException ex)
+            {
+                violations.AddRange(ex.Violations);
+            }
+
+            jobs.Add(new NewJob(jobId, executionId, job.StepName, job.StepAttempt, new JobSpecification(
+                spec.Command.ToArray(),
+                spec.Image,
+                spec.Env.ToDictionary(e => e.Key, e => e.Value, StringComparer.Ordinal),
+                spec.InputJson,
+                labels)));
+        }
+
+        return violations.Count > 0 ? throw new ValidationFailedException(violations) : jobs;
+    }
+
+    public static JobRefKey ToKey(this JobRef job, string field) =>
+        new(Guid.TryParse(job.JobId, out var id) ? id : throw new ValidationFailedException(field, "must be a UUID"), job.Attempt);
+
+    public static JobRef ToProto(this JobRefKey job) => new() { JobId = job.JobId.ToString(), Attempt = job.Attempt };
+}

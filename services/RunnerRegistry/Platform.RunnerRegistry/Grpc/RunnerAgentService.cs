@@ -1,0 +1,70 @@
+using Grpc.Core;
+using Microsoft.Extensions.Options;
+using Platform.BuildingBlocks.Errors;
+using Platform.Protos.Runners.V1;
+using Platform.RunnerRegistry.Application;
+using Platform.RunnerRegistry.Domain;
+
+namespace Platform.RunnerRegistry.Grpc;
+
+/// <summary>The protocol runner agents speak. Calls but Register are authenticated by <see cref="RunnerCredentialInterceptor"/>.</summary>
+internal sealed class RunnerAgentService(
+    RunnerRegistration registration, JobQueue queue, IOptions<RunnerRegistryOptions> options)
+    : Protos.Runners.V1.RunnerAgent.RunnerAgentBase
+{
+    public override async Task<RegisterRunnerResponse> Register(RegisterRunnerRequest request, ServerCallContext context)
+    {
+        var registered = await registration.RegisterAsync(new RunnerRegistrationRequest(
+            request.RegistrationToken, request.Name, request.Labels, request.Capacity, request.Executor, request.Version),
+            context.CancellationToken);
+        return new RegisterRunnerResponse
+        {
+            RunnerId = registered.RunnerId.ToString(),
+            Credential = registered.Credential,
+            HeartbeatIntervalSeconds = options.Value.HeartbeatIntervalSeconds,
+            LeaseTimeoutSeconds = options.Value.LeaseTimeoutSeconds,
+        };
+    }
+
+    public override async Task<HeartbeatResponse> Heartbeat(HeartbeatRequest request, ServerCallContext context)
+    {
+        var runner = RunnerCredentialInterceptor.RunnerOf(context);
+        var running = request.Running.Select((j, i) => j.ToKey($"running[{i}].job_id")).ToList();
+        var cancel = await queue.HeartbeatAsync(runner, running, context.CancellationToken);
+        var response = new HeartbeatResponse();
+        response.Cancel.AddRange(cancel.Select(c => c.ToProto()));
+        return response;
+    }
+
+    public override async Task<AcquireJobResponse> AcquireJob(AcquireJobRequest request, ServerCallContext context)
+    {
+        var runner = RunnerCredentialInterceptor.RunnerOf(context);
+        var wait = request.WaitSeconds switch
+        {
+            < 0 => throw new ValidationFailedException("wait_seconds", "must not be negative"),
+            0 => JobQueue.DefaultWait,
+            _ => TimeSpan.FromSeconds(Math.Min(request.WaitSeconds, JobQueue.MaxWait.TotalSeconds)),
+        };
+        var lease = await queue.AcquireAsync(runner, wait, context.CancellationToken);
+        return new AcquireJobResponse { Job = lease?.ToProto() };
+    }
+
+    public override async Task<ReportJobResponse> ReportJobStarted(ReportJobStartedRequest request, ServerCallContext context)
+    {
+        var runner = RunnerCredentialInterceptor.RunnerOf(context);
+        await queue.ReportStartedAsync(runner, JobId(request.JobId), request.Attempt, context.CancellationToken);
+        return new ReportJobResponse();
+    }
+
+    public override async Task<ReportJobResponse> CompleteJob(CompleteJobRequest request, ServerCallContext context)
+    {
+        var runner = RunnerCredentialInterceptor.RunnerOf(context);
+        var result = new JobResult(request.ExitCode,
+            request.Outputs.ToDictionary(o => o.Key, o => o.Value, StringComparer.Ordinal), request.Error, request.OutputTail);
+        await queue.CompleteAsync(runner, JobId(request.JobId), request.Attempt, result, context.CancellationToken);
+        return new ReportJobResponse();
+    }
+
+    private static Guid JobId(string value) =>
+        Guid.TryParse(value, out var id) ? id : throw new NotFoundException("job", value);
+}

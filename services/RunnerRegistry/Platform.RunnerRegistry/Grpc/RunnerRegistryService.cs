@@ -1,0 +1,76 @@
+using Grpc.Core;
+using Microsoft.Extensions.Options;
+using Platform.BuildingBlocks;
+using Platform.BuildingBlocks.Errors;
+using Platform.Protos.Runners.V1;
+using Platform.RunnerRegistry.Application;
+using Platform.RunnerRegistry.Domain;
+using Platform.RunnerRegistry.Persistence;
+
+namespace Platform.RunnerRegistry.Grpc;
+
+/// <summary>Operators' and Execution's side of Runner-Registry (REST through JSON transcoding where the proto says).</summary>
+internal sealed class RunnerRegistryService(
+    RegistrationTokenIssuer issuer,
+    RunnerStore runners,
+    JobQueue queue,
+    IOptions<RunnerRegistryOptions> options,
+    TimeProvider time) : Protos.Runners.V1.RunnerRegistry.RunnerRegistryBase
+{
+    public override async Task<RegistrationToken> CreateRegistrationToken(CreateRegistrationTokenRequest request,
+        ServerCallContext context)
+    {
+        if (request.ExpiresIn < 0)
+        {
+            throw new ValidationFailedException("expires_in", "must not be negative");
+        }
+
+        var expiresIn = request.ExpiresIn == 0 ? RegistrationTokenSnapshot.DefaultLifetime : TimeSpan.FromSeconds(request.ExpiresIn);
+        var issued = await issuer.CreateAsync(request.Labels, expiresIn, request.SingleUse, context.CancellationToken);
+        return new RegistrationToken
+        {
+            Token = issued.Token,
+            ExpiresAt = issued.ExpiresAt.ToTimestamp(),
+            SingleUse = issued.SingleUse,
+        };
+    }
+
+    public override async Task<ListRunnersResponse> ListRunners(ListRunnersRequest request, ServerCallContext context)
+    {
+        var size = Paging.Size(request.PageSize);
+        var offset = Paging.Offset(request.PageToken);
+        var page = await runners.ListAsync(size, offset, context.CancellationToken);
+        var now = time.GetUtcNow();
+        var response = new ListRunnersResponse { NextPageToken = Paging.NextToken(offset, size, page.Count) };
+        response.Runners.AddRange(page.Select(r => r.ToProto(now, options.Value.HeartbeatInterval)));
+        return response;
+    }
+
+    public override async Task<Runner> GetRunner(GetRunnerRequest request, ServerCallContext context)
+    {
+        var id = Ids.Parse(request.Id, "runner");
+        var runner = await runners.GetAsync(id, context.CancellationToken)
+                     ?? throw new NotFoundException("runner", request.Id);
+        return runner.ToProto(time.GetUtcNow(), options.Value.HeartbeatInterval);
+    }
+
+    public override async Task<EnqueueJobsResponse> EnqueueJobs(EnqueueJobsRequest request, ServerCallContext context)
+    {
+        await queue.EnqueueAsync(request.ToNewJobs(), context.CancellationToken);
+        return new EnqueueJobsResponse();
+    }
+
+    public override async Task<GetJobsResponse> GetJobs(GetJobsRequest request, ServerCallContext context)
+    {
+        var ids = request.JobIds.Select((id, i) => Guid.TryParse(id, out var g)
+            ? g
+            : throw new ValidationFailedException($"job_ids[{i}]", "must be a UUID")).ToArray();
+        var response = new GetJobsResponse();
+        if (ids.Length > 0)
+        {
+            response.Jobs.AddRange((await queue.GetJobsAsync(ids, context.CancellationToken)).Select(j => j.ToProto()));
+        }
+
+        return response;
+    }
+}

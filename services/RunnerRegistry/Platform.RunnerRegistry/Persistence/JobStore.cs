@@ -1,0 +1,331 @@
+using System.Data;
+using System.Text.Json;
+using Dapper;
+using Npgsql;
+using Platform.RunnerRegistry.Domain;
+
+namespace Platform.RunnerRegistry.Persistence;
+
+/// <summary>The job queue in <c>runners.jobs</c>: enqueue, lease (FOR UPDATE SKIP LOCKED), reports, lease expiry.</summary>
+internal sealed class JobStore(NpgsqlDataSource dataSource)
+{
+    /// <summary>NOTIFY channel pulsed whenever a job becomes queued.</summary>
+    public const string JobsChannel = "runners_jobs";
+
+    private const string NotifyJobs = $"SELECT pg_notify('{JobsChannel}', '')";
+
+    /// <returns>How many of the jobs were new (the others were enqueued before: enqueueing is idempotent).</returns>
+    public async Task<int> EnqueueAsync(IReadOnlyList<NewJob> jobs, CancellationToken cancellationToken)
+    {
+        const string insert = """
+            INSERT INTO runners.jobs (id, execution_id, step_name, step_attempt, spec, labels)
+            VALUES (@JobId, @ExecutionId, @StepName, @StepAttempt, @Spec::jsonb, @Labels)
+            ON CONFLICT (id) DO NOTHING
+            """;
+        await using var connection = await dataSource.OpenConnectionAsync(cancellationToken);
+        await using var transaction = await connection.BeginTransactionAsync(cancellationToken);
+        var inserted = await connection.ExecuteAsync(new CommandDefinition(insert, jobs.Select(j => new
+        {
+            j.JobId,
+            j.ExecutionId,
+            j.StepName,
+            j.StepAttempt,
+            Spec = JobJson.Write(j.Spec),
+            Labels = j.Spec.RunnerLabels.ToArray(),
+        }), transaction, cancellationToken: cancellationToken));
+        if (inserted > 0)
+        {
+            await connection.ExecuteAsync(new CommandDefinition(NotifyJobs, transaction: transaction, cancellationToken: cancellationToken));
+        }
+
+        await transaction.CommitAsync(cancellationToken);
+        return inserted;
+    }
+
+    /// <summary>
+    /// Leases the oldest queued job whose labels the runner has, unless the runner already holds as many jobs as its
+    /// capacity. The runner row is locked first so that one runner's concurrent acquires cannot exceed its capacity
+    /// (the second statement takes a fresh snapshot after the lock). Both statements go in one round trip.
+    /// </summary>
+    public async Task<LeaseAttempt> TryLeaseAsync(Guid runnerId, TimeSpan leaseTimeout, CancellationToken cancellationToken)
+    {
+        const string sql = """
+            SELECT capacity FROM runners.runners
+            WHERE id = @runnerId AND replaced_at IS NULL AND revoked_at IS NULL
+            FOR UPDATE;
+
+            WITH me AS (
+                SELECT r.id, r.labels
+                FROM runners.runners r
+                WHERE r.id = @runnerId AND r.replaced_at IS NULL AND r.revoked_at IS NULL
+                  AND (SELECT count(*) FROM runners.jobs h
+                       WHERE h.runner_id = r.id AND h.state IN ('leased', 'running')) < r.capacity
+            ), next AS (
+                SELECT q.id
+                FROM runners.jobs q, me
+                WHERE q.state = 'queued' AND q.labels <@ me.labels
+                ORDER BY q.enqueued_at, q.id
+                LIMIT 1
+                FOR UPDATE OF q SKIP LOCKED
+            )
+            UPDATE runners.jobs j
+            SET state = 'leased', attempt = j.attempt + 1, runner_id = @runnerId, started_at = NULL,
+                leased_at = clock_timestamp(),
+                lease_expires_at = clock_timestamp() + make_interval(secs => @leaseSeconds)
+            FROM next
+            WHERE j.id = next.id
+            RETURNING j.id AS JobId, j.attempt AS Attempt, j.execution_id AS ExecutionId, j.step_name AS StepName,
+                      j.step_attempt AS StepAttempt, j.spec::text AS Spec, j.lease_expires_at AS LeaseExpiresAt;
+            """;
+        await using var connection = await dataSource.OpenConnectionAsync(cancellationToken);
+        await using var results = await connection.QueryMultipleAsync(new CommandDefinition(sql,
+            new { runnerId, leaseSeconds = leaseTimeout.TotalSeconds }, cancellationToken: cancellationToken));
+        var live = (await results.ReadAsync<int>()).Any();
+        var row = await results.ReadSingleOrDefaultAsync<LeaseRow>();
+        return new LeaseAttempt(live, row?.ToLease());
+    }
+
+    /// <summary>Puts a just-granted lease back (its call was cancelled before the runner could see it).</summary>
+    public async Task ReleaseLeaseAsync(Guid jobId, int attempt, CancellationToken cancellationToken)
+    {
+        const string sql = $"""
+            UPDATE runners.jobs SET state = 'queued', runner_id = NULL, leased_at = NULL, lease_expires_at = NULL
+            WHERE id = @jobId AND attempt = @attempt AND state = 'leased';
+            {NotifyJobs};
+            """;
+        await using var connection = await dataSource.OpenConnectionAsync(cancellationToken);
+        await connection.ExecuteAsync(new CommandDefinition(sql, new { jobId, attempt }, cancellationToken: cancellationToken));
+    }
+
+    public async Task<JobOwnership?> GetOwnershipAsync(IDbConnection connection, IDbTransaction transaction, Guid jobId)
+    {
+        const string sql = """
+            SELECT state AS State, attempt AS Attempt, runner_id AS RunnerId FROM runners.jobs WHERE id = @jobId
+            """;
+        var row = await connection.QuerySingleOrDefaultAsync<OwnershipRow>(sql, new { jobId }, transaction);
+        return row is null ? null : new JobOwnership(JobStatuses.FromDb(row.State), row.Attempt, row.RunnerId);
+    }
+
+    /// <summary>leased → running for the lease the runner holds; null when it does not hold it (nothing changes).</summary>
+    public async Task<StartedRow?> MarkStartedAsync(IDbConnection connection, IDbTransaction transaction,
+        Guid runnerId, Guid jobId, int attempt, TimeSpan leaseTimeout)
+    {
+        const string sql = """
+            UPDATE runners.jobs
+            SET state = 'running', started_at = clock_timestamp(),
+                lease_expires_at = clock_timestamp() + make_interval(secs => @leaseSeconds)
+            WHERE id = @jobId AND attempt = @attempt AND runner_id = @runnerId AND state = 'leased'
+            RETURNING execution_id AS ExecutionId, step_name AS StepName, step_attempt AS StepAttempt,
+                      started_at AS StartedAt
+            """;
+        return await connection.QuerySingleOrDefaultAsync<StartedRow>(sql,
+            new { runnerId, jobId, attempt, leaseSeconds = leaseTimeout.TotalSeconds }, transaction);
+    }
+
+    /// <summary>Finishes the lease the runner holds; null when it does not hold it (nothing changes).</summary>
+    public async Task<FinishedRow?> MarkFinishedAsync(IDbConnection connection, IDbTransaction transaction,
+        Guid runnerId, Guid jobId, int attempt, JobResult result)
+    {
+        const string sql = """
+            UPDATE runners.jobs
+            SET state = @state, finished_at = clock_timestamp(), lease_expires_at = NULL, exit_code = @exitCode,
+                outputs = @outputs::jsonb, error = @error, output_tail = @outputTail
+            WHERE id = @jobId AND attempt = @attempt AND runner_id = @runnerId AND state IN ('leased', 'running')
+            RETURNING execution_id AS ExecutionId, step_name AS StepName, step_attempt AS StepAttempt,
+                      started_at AS StartedAt, finished_at AS FinishedAt
+            """;
+        return await connection.QuerySingleOrDefaultAsync<FinishedRow>(sql, new
+        {
+            runnerId,
+            jobId,
+            attempt,
+            state = result.Status.ToDb(),
+            exitCode = result.ExitCode,
+            outputs = JobJson.Write(result.Outputs),
+            error = result.Error,
+            outputTail = result.OutputTail,
+        }, transaction);
+    }
+
+    /// <summary>Extends the leases of the listed jobs the runner still holds; returns those it holds.</summary>
+    public async Task<IReadOnlyList<JobRefKey>> ExtendLeasesAsync(NpgsqlConnection connection, Guid runnerId,
+        IReadOnlyList<JobRefKey> jobs, TimeSpan leaseTimeout, CancellationToken cancellationToken)
+    {
+        if (jobs.Count == 0)
+        {
+            return [];
+        }
+
+        const string sql = """
+            UPDATE runners.jobs j
+            SET lease_expires_at = clock_timestamp() + make_interval(secs => @leaseSeconds)
+            FROM unnest(@jobIds::uuid[], @attempts::int[]) AS held(id, attempt)
+            WHERE j.id = held.id AND j.attempt = held.attempt AND j.runner_id = @runnerId
+              AND j.state IN ('leased', 'running')
+            RETURNING j.id AS JobId, j.attempt AS Attempt
+            """;
+        var rows = await connection.QueryAsync<HeldRow>(new CommandDefinition(sql, new
+        {
+            runnerId,
+            jobIds = jobs.Select(j => j.JobId).ToArray(),
+            attempts = jobs.Select(j => j.Attempt).ToArray(),
+            leaseSeconds = leaseTimeout.TotalSeconds,
+        }, cancellationToken: cancellationToken));
+        return rows.Select(r => new JobRefKey(r.JobId, r.Attempt)).ToList();
+    }
+
+    /// <summary>Requeues the jobs held by the given (replaced) registrations; the next lease gets attempt + 1.</summary>
+    public async Task<int> RequeueHeldByAsync(IDbConnection connection, IDbTransaction transaction, Guid[] runnerIds)
+    {
+        const string sql = """
+            UPDATE runners.jobs
+            SET state = 'queued', runner_id = NULL, leased_at = NULL, lease_expires_at = NULL, started_at = NULL
+            WHERE runner_id = ANY(@runnerIds) AND state IN ('leased', 'running')
+            """;
+        var requeued = await connection.ExecuteAsync(sql, new { runnerIds }, transaction);
+        if (requeued > 0)
+        {
+            await connection.ExecuteAsync(NotifyJobs, transaction: transaction);
+        }
+
+        return requeued;
+    }
+
+    /// <summary>Requeues up to <paramref name="batchSize"/> jobs whose lease lapsed.</summary>
+    public async Task<int> RequeueLapsedAsync(int batchSize, CancellationToken cancellationToken)
+    {
+        const string sql = """
+            WITH lapsed AS (
+                SELECT id FROM runners.jobs
+                WHERE state IN ('leased', 'running') AND lease_expires_at <= clock_timestamp()
+                ORDER BY lease_expires_at
+                LIMIT @batchSize
+                FOR UPDATE SKIP LOCKED
+            )
+            UPDATE runners.jobs j
+            SET state = 'queued', runner_id = NULL, leased_at = NULL, lease_expires_at = NULL, started_at = NULL
+            FROM lapsed
+            WHERE j.id = lapsed.id
+            """;
+        await using var connection = await dataSource.OpenConnectionAsync(cancellationToken);
+        await using var transaction = await connection.BeginTransactionAsync(cancellationToken);
+        var requeued = await connection.ExecuteAsync(new CommandDefinition(sql, new { batchSize }, transaction,
+            cancellationToken: cancellationToken));
+        if (requeued > 0)
+        {
+            await connection.ExecuteAsync(new CommandDefinition(NotifyJobs, transaction: transaction, cancellationToken: cancellationToken));
+        }
+
+        await transaction.CommitAsync(cancellationToken);
+        return requeued;
+    }
+
+    /// <summary>Time until the earliest lease lapses, by the database's clock (negative: already lapsed); null when
+    /// no job is held.</summary>
+    public async Task<TimeSpan?> TimeToNextLeaseExpiryAsync(CancellationToken cancellationToken)
+    {
+        const string sql = """
+            SELECT extract(epoch FROM min(lease_expires_at) - clock_timestamp())::float8
+            FROM runners.jobs
+            WHERE state IN ('leased', 'running')
+            """;
+        await using var connection = await dataSource.OpenConnectionAsync(cancellationToken);
+        var seconds = await connection.ExecuteScalarAsync<double?>(new CommandDefinition(sql, cancellationToken: cancellationToken));
+        return seconds is { } s ? TimeSpan.FromSeconds(s) : null;
+    }
+
+    public async Task<IReadOnlyList<JobView>> GetJobsAsync(Guid[] jobIds, CancellationToken cancellationToken)
+    {
+        const string sql = """
+            SELECT id AS JobId, state AS State, attempt AS Attempt, runner_id AS RunnerId, exit_code AS ExitCode,
+                   outputs::text AS Outputs, error AS Error, output_tail AS OutputTail, started_at AS StartedAt,
+                   finished_at AS FinishedAt
+            FROM runners.jobs
+            WHERE id = ANY(@jobIds)
+            """;
+        await using var connection = await dataSource.OpenConnectionAsync(cancellationToken);
+        var rows = await connection.QueryAsync<JobRow>(new CommandDefinition(sql, new { jobIds }, cancellationToken: cancellationToken));
+        var byId = rows.ToDictionary(r => r.JobId);
+        // In the order asked for; unknown ids are left out.
+        return jobIds.Distinct().Where(byId.ContainsKey).Select(id => byId[id].ToView()).ToList();
+    }
+
+    public async Task<JobResult?> GetResultAsync(IDbConnection connection, IDbTransaction transaction, Guid jobId)
+    {
+        const string sql = """
+            SELECT exit_code AS ExitCode, outputs::text AS Outputs, error AS Error, output_tail AS OutputTail
+            FROM runners.jobs WHERE id = @jobId AND exit_code IS NOT NULL
+            """;
+        var row = await connection.QuerySingleOrDefaultAsync<ResultRow>(sql, new { jobId }, transaction);
+        return row is null
+            ? null
+            : new JobResult(row.ExitCode, JobJson.ReadOutputs(row.Outputs), row.Error ?? "", row.OutputTail ?? "");
+    }
+
+    private static DateTimeOffset Utc(DateTime value) => RunnerStore.Utc(value);
+
+    internal sealed record LeaseAttempt(bool RunnerIsLive, GrantedLease? Lease);
+
+    internal sealed record StartedRow(Guid ExecutionId, string StepName, int StepAttempt, DateTime StartedAt)
+    {
+        public DateTimeOffset StartedAtUtc => Utc(StartedAt);
+    }
+
+    internal sealed record FinishedRow(Guid ExecutionId, string StepName, int StepAttempt, DateTime? StartedAt, DateTime FinishedAt)
+    {
+        public DateTimeOffset? StartedAtUtc => StartedAt is { } s ? Utc(s) : null;
+        public DateTimeOffset FinishedAtUtc => Utc(FinishedAt);
+    }
+
+    private sealed record LeaseRow(Guid JobId, int Attempt, Guid ExecutionId, string StepName, int StepAttempt, string Spec,
+        DateTime LeaseExpiresAt)
+    {
+        public GrantedLease ToLease() =>
+            new(JobId, Attempt, ExecutionId, StepName, StepAttempt, JobJson.ReadSpec(Spec), Utc(LeaseExpiresAt));
+    }
+
+    private sealed record OwnershipRow(string State, int Attempt, Guid? RunnerId);
+
+    private sealed record HeldRow(Guid JobId, int Attempt);
+
+    private sealed record ResultRow(int ExitCode, string? Outputs, string? Error, string? OutputTail);
+
+    private sealed record JobRow(Guid JobId, string State, int Attempt, Guid? RunnerId, int? ExitCode, string? Outputs,
+        string? Error, string? OutputTail, DateTime? StartedAt, DateTime? FinishedAt)
+    {
+        public JobView ToView() => new(JobId, JobStatuses.FromDb(State), Attempt, RunnerId, ExitCode,
+            JobJson.ReadOutputs(Outputs), Error, OutputTail, StartedAt is { } s ? Utc(s) : null,
+            FinishedAt is { } f ? Utc(f) : null);
+    }
+}
+
+/// <summary>The JSON stored in <c>jobs.spec</c> and <c>jobs.outputs</c>.</summary>
+internal static class JobJson
+{
+    private static readonly JsonSerializerOptions Options = new(JsonSerializerDefaults.Web)
+    {
+        PropertyNamingPolicy = JsonNamingPolicy.SnakeCaseLower,
+    };
+
+    public static string Write(JobSpecification spec) => JsonSerializer.Serialize(new StoredSpec(
+        spec.Command.ToArray(), spec.Image, new Dictionary<string, string>(spec.Env, StringComparer.Ordinal),
+        spec.InputJson, spec.RunnerLabels.ToArray()), Options);
+
+    public static JobSpecification ReadSpec(string json)
+    {
+        var stored = JsonSerializer.Deserialize<StoredSpec>(json, Options)
+                     ?? throw new InvalidOperationException("a job without a spec");
+        return new JobSpecification(stored.Command ?? [], stored.Image ?? "", stored.Env ?? [], stored.InputJson ?? "",
+            stored.RunnerLabels ?? []);
+    }
+
+    public static string Write(IReadOnlyDictionary<string, string> outputs) => JsonSerializer.Serialize(outputs, Options);
+
+    public static IReadOnlyDictionary<string, string> ReadOutputs(string? json) =>
+        string.IsNullOrEmpty(json)
+            ? new Dictionary<string, string>()
+            : JsonSerializer.Deserialize<Dictionary<string, string>>(json, Options) ?? [];
+
+    private sealed record StoredSpec(
+        string[]? Command, string? Image, Dictionary<string, string>? Env, string? InputJson, string[]? RunnerLabels);
+}

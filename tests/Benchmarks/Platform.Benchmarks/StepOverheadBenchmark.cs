@@ -1,0 +1,80 @@
+using System.Globalization;
+using System.Text.Json.Nodes;
+using Dapper;
+using Npgsql;
+using Platform.Testing;
+
+namespace Platform.Benchmarks;
+
+/// <summary>
+/// Platform overhead per step: a 50-step sequential workflow whose agent is <c>true</c>, run several times on the
+/// Standalone host; and job dispatch latency (enqueued → leased by the runner) over all of those jobs.
+/// </summary>
+internal static class StepOverheadBenchmark
+{
+    private const int Steps = 50;
+
+    public static async Task RunAsync(int runs)
+    {
+        await using var platform = await StandalonePlatform.StartAsync();
+        var agent = (string)(await platform.PostAsync("/api/v1/agents", new { name = "true", command = new[] { "true" } }))["id"]!;
+        var workflow = await platform.PostAsync("/api/v1/workflows", new
+        {
+            name = "Fifty steps",
+            steps = Enumerable.Range(1, Steps).Select(i => new { name = $"step-{i:00}", agent_id = agent }).ToArray(),
+        });
+        var workflowId = (string)workflow["id"]!;
+
+        // One warm-up execution: JIT, connection pools, the runner's first process start.
+        await RunOnceAsync(platform, workflowId);
+
+        var perStep = new List<double>();
+        var perStepOverhead = new List<double>();
+        for (var run = 1; run <= runs; run++)
+        {
+            var (wall, jobTime) = await RunOnceAsync(platform, workflowId);
+            perStep.Add(wall / Steps);
+            perStepOverhead.Add((wall - jobTime) / Steps);
+            Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
+                $"run {run}: {wall:F0} ms for {Steps} steps = {wall / Steps:F2} ms/step ({(wall - jobTime) / Steps:F2} ms/step outside the job processes)"));
+        }
+
+        var latencies = await DispatchLatenciesAsync(platform.ConnectionString);
+        Console.WriteLine();
+        Console.WriteLine(string.Create(CultureInfo.InvariantCulture, $"""
+            50-step sequential workflow, agent `true`, {runs} runs (median):
+              per step, start of execution to its end:        {Statistics.Median(perStep):F2} ms
+              per step, excluding the job processes' own run: {Statistics.Median(perStepOverhead):F2} ms
+            job dispatch latency (enqueued -> leased), {latencies.Count} jobs:
+              p50 {Statistics.Percentile(latencies, 50):F2} ms   p99 {Statistics.Percentile(latencies, 99):F2} ms   max {latencies.DefaultIfEmpty(double.NaN).Max():F2} ms
+            """));
+    }
+
+    /// <returns>The execution's wall time and the time its job processes ran, in milliseconds.</returns>
+    private static async Task<(double Wall, double JobTime)> RunOnceAsync(StandalonePlatform platform, string workflowId)
+    {
+        var started = await platform.PostAsync($"/api/v1/workflows/{workflowId}/start", new { input = new { } });
+        var execution = await platform.WaitForExecutionAsync((string)started["id"]!, TimeSpan.FromMinutes(5));
+        if ((string?)execution["status"] != "EXECUTION_STATUS_SUCCEEDED")
+        {
+            throw new InvalidOperationException($"benchmark execution failed: {execution}");
+        }
+
+        var wall = (Time(execution, "finishedAt") - Time(execution, "createdAt")).TotalMilliseconds;
+        var jobTime = execution["steps"]!.AsArray().Sum(s => (Time(s!.AsObject(), "finishedAt") - Time(s.AsObject(), "startedAt")).TotalMilliseconds);
+        return (wall, jobTime);
+    }
+
+    private static async Task<List<double>> DispatchLatenciesAsync(string connectionString)
+    {
+        await using var connection = new NpgsqlConnection(connectionString);
+        const string sql = """
+            SELECT EXTRACT(EPOCH FROM (leased_at - enqueued_at)) * 1000
+            FROM runners.jobs WHERE leased_at IS NOT NULL
+            """;
+        return (await connection.QueryAsync<double>(sql)).ToList();
+    }
+
+    private static DateTimeOffset Time(JsonObject o, string field) =>
+        DateTimeOffset.Parse((string)o[field]!, CultureInfo.InvariantCulture);
+}

@@ -1,0 +1,9 @@
+#!/usr/bin/env bash
+# Runs the benchmarks on the Standalone host (Release build, local PostgreSQL) and prints the figures.
+# Usage: tests/Benchmarks/run.sh [runs]
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+bash deploy/local/services.sh
+export PLATFORM_TEST_POSTGRES="${PLATFORM_TEST_POSTGRES:-Host=127.0.0.1;Port=5432;Username=postgres;Password=postgres}"
+dotnet build tests/Benchmarks/Platform.Benchmarks -c Release -warnaserror -v quiet -nologo
+dotnet tests/Benchmarks/Platform.Benchmarks/bin/Release/net10.0/Platform.Benchmarks.dll "$@"

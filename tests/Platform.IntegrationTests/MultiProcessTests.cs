@@ -1,0 +1,137 @@
+using System.Net.Http.Json;
+using System.Text.Json.Nodes;
+using Platform.Testing;
+using Xunit;
+
+namespace Platform.IntegrationTests;
+
+/// <summary>
+/// Each context as its own process, events over a real RabbitMQ, and the runner program registering with a token:
+/// the deployment shape of docker-compose, on one machine.
+/// </summary>
+public sealed class MultiProcessTests : IAsyncLifetime
+{
+    private readonly List<ServiceProcess> processes = [];
+    private readonly HttpClient http = new() { Timeout = TimeSpan.FromSeconds(30) };
+    private string definitionsRest = "", executionRest = "", registryRest = "", registryGrpc = "";
+
+    public async Task InitializeAsync()
+    {
+        var database = await TestDatabase.CreateAsync("multi");
+        var broker = await TestBroker.UrlAsync();
+        var (definitions, registry, execution) = ((Ports.Free(), Ports.Free()), (Ports.Free(), Ports.Free()), (Ports.Free(), Ports.Free()));
+        definitionsRest = $"http://127.0.0.1:{definitions.Item1}";
+        registryRest = $"http://127.0.0.1:{registry.Item1}";
+        registryGrpc = $"http://127.0.0.1:{registry.Item2}";
+        executionRest = $"http://127.0.0.1:{execution.Item1}";
+
+        Dictionary<string, string> Settings((int Rest, int Grpc) ports) => new()
+        {
+            ["ConnectionStrings__Platform"] = database,
+            ["Kestrel__Endpoints__Rest__Url"] = $"http://127.0.0.1:{ports.Rest}",
+            ["Kestrel__Endpoints__Grpc__Url"] = $"http://127.0.0.1:{ports.Grpc}",
+            ["Messaging__Transport"] = "rabbitmq",
+            ["Messaging__RabbitMq"] = broker,
+            ["Services__Definitions"] = $"http://127.0.0.1:{definitions.Item2}",
+            ["Services__RunnerRegistry"] = registryGrpc,
+        };
+
+        processes.Add(ServiceProcess.Start("services/Definitions/Platform.Definitions.Host", "Platform.Definitions.Host", Settings(definitions)));
+        processes.Add(ServiceProcess.Start("services/RunnerRegistry/Platform.RunnerRegistry.Host", "Platform.RunnerRegistry.Host", Settings(registry)));
+        processes.Add(ServiceProcess.Start("services/Execution/Platform.Execution.Host", "Platform.Execution.Host", Settings(execution)));
+        await processes[0].WaitHealthyAsync(definitionsRest + "/healthz", TimeSpan.FromSeconds(60));
+        await processes[1].WaitHealthyAsync(registryRest + "/healthz", TimeSpan.FromSeconds(60));
+        await processes[2].WaitHealthyAsync(executionRest + "/healthz", TimeSpan.FromSeconds(60));
+    }
+
+    [Fact]
+    public async Task A_workflow_runs_across_service_processes_with_job_events_over_RabbitMQ()
+    {
+        var token = (string)(await Post(registryRest + "/api/v1/runners/registration-tokens", new { labels = new[] { "linux" } }))["token"]!;
+        var runner = ServiceProcess.Start("services/Runner/Platform.Runner.Host", "platform-runner", new Dictionary<string, string>
+        {
+            ["PLATFORM_URL"] = registryGrpc,
+            ["PLATFORM_RUNNER_TOKEN"] = token,
+            ["PLATFORM_RUNNER_NAME"] = "vm-runner-1",
+            ["PLATFORM_RUNNER_LABELS"] = "linux,x64",
+            ["PLATFORM_RUNNER_CAPACITY"] = "2",
+        });
+        processes.Add(runner);
+        var agent = (string)(await Post(definitionsRest + "/api/v1/agents", new
+        {
+            name = "hello",
+            command = new[] { "sh", "-c", "echo \"greeting=hello from $PLATFORM_STEP\" >> \"$PLATFORM_OUTPUTS\"" },
+            runner_labels = new[] { "linux" },
+        }))["id"]!;
+        var workflow = await Post(definitionsRest + "/api/v1/workflows", new
+        {
+            name = "Across processes",
+            steps = new[] { new { name = "one", agent_id = agent }, new { name = "two", agent_id = agent } },
+        });
+
+        var started = await Post(executionRest + $"/api/v1/workflows/{workflow["id"]}/start", new { input = new { } });
+        var execution = await WaitFinished((string)started["id"]!);
+
+        Assert.Equal("EXECUTION_STATUS_SUCCEEDED", (string?)execution["status"]);
+        Assert.Equal("hello from two", (string?)StandalonePlatform.Step(execution, "two")["outputs"]!["greeting"]);
+        var runners = JsonNode.Parse(await http.GetStringAsync(registryRest + "/api/v1/runners"))!;
+        var registered = Assert.Single(runners["runners"]!.AsArray())!;
+        Assert.Equal("vm-runner-1", (string?)registered["name"]);
+        Assert.Contains("x64", registered["labels"]!.AsArray().Select(l => (string)l!));
+        Assert.Equal((string?)registered["id"], (string?)StandalonePlatform.Step(execution, "one")["runnerId"]);
+    }
+
+    [Fact]
+    public async Task The_runner_program_exits_non_zero_with_a_clear_message_when_its_token_is_refused()
+    {
+        var runner = ServiceProcess.Start("services/Runner/Platform.Runner.Host", "platform-runner", new Dictionary<string, string>
+        {
+            ["PLATFORM_URL"] = registryGrpc,
+            ["PLATFORM_RUNNER_TOKEN"] = "not-a-real-token",
+            ["PLATFORM_RUNNER_NAME"] = "refused",
+        });
+        processes.Add(runner);
+
+        var exitCode = await runner.WaitForExitAsync(TimeSpan.FromSeconds(30));
+
+        Assert.NotEqual(0, exitCode);
+        Assert.Contains("token", runner.Output, StringComparison.OrdinalIgnoreCase);
+    }
+
+    private async Task<JsonObject> Post(string url, object body)
+    {
+        using var response = await http.PostAsJsonAsync(url, body);
+        var text = await response.Content.ReadAsStringAsync();
+        Assert.True(response.IsSuccessStatusCode, $"POST {url}: {(int)response.StatusCode} {text}");
+        return JsonNode.Parse(text)!.AsObject();
+    }
+
+    private async Task<JsonObject> WaitFinished(string id)
+    {
+        var deadline = DateTime.UtcNow + TimeSpan.FromSeconds(60);
+        JsonObject execution;
+        do
+        {
+            execution = JsonNode.Parse(await http.GetStringAsync($"{executionRest}/api/v1/executions/{id}"))!.AsObject();
+            if ((string?)execution["status"] is "EXECUTION_STATUS_SUCCEEDED" or "EXECUTION_STATUS_FAILED")
+            {
+                return execution;
+            }
+
+            await Task.Delay(100);
+        }
+        while (DateTime.UtcNow < deadline);
+
+        throw new TimeoutException($"{execution}\n{string.Join("\n---\n", processes.Select(p => p.Output))}");
+    }
+
+    public async Task DisposeAsync()
+    {
+        foreach (var process in processes)
+        {
+            await process.DisposeAsync();
+        }
+
+        http.Dispose();
+    }
+}

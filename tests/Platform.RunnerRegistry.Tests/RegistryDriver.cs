@@ -1,0 +1,145 @@
+using Grpc.Core;
+using Microsoft.Extensions.Logging.Abstractions;
+using Platform.Protos.Runners.V1;
+using Platform.Runner;
+using Platform.Runner.Executors;
+
+namespace Platform.RunnerRegistry.Tests;
+
+/// <summary>A runner as the protocol sees it: its id and the credential its calls carry.</summary>
+public sealed record TestRunner(string Id, string Name, Metadata Headers);
+
+/// <summary>Short-hands for talking to the registry the way runners and Execution do.</summary>
+public static class RegistryDriver
+{
+    public static string Unique(string prefix) => $"{prefix}-{Guid.NewGuid().ToString("N")[..8]}";
+
+    public static async Task<string> CreateTokenAsync(this RegistryFixture f, string[]? labels = null, int expiresIn = 0,
+        bool singleUse = false)
+    {
+        var request = new CreateRegistrationTokenRequest { ExpiresIn = expiresIn, SingleUse = singleUse };
+        request.Labels.AddRange(labels ?? []);
+        return (await f.Registry.CreateRegistrationTokenAsync(request)).Token;
+    }
+
+    public static async Task<TestRunner> RegisterAsync(this RegistryFixture f, string[] labels, int capacity = 1,
+        string? name = null, string? token = null)
+    {
+        token ??= await f.CreateTokenAsync();
+        name ??= Unique("runner");
+        var request = new RegisterRunnerRequest { RegistrationToken = token, Name = name, Capacity = capacity, Version = "test" };
+        request.Labels.AddRange(labels);
+        var response = await f.Agent.RegisterAsync(request);
+        return new TestRunner(response.RunnerId, name, new Metadata { { "authorization", "Bearer " + response.Credential } });
+    }
+
+    public static async Task<string> EnqueueAsync(this RegistryFixture f, string[] labels, string[]? command = null,
+        string? jobId = null, string inputJson = "{}", Dictionary<string, string>? env = null, string stepName = "build")
+    {
+        jobId ??= Guid.NewGuid().ToString();
+        var spec = new JobSpec { InputJson = inputJson };
+        spec.Command.AddRange(command ?? ["true"]);
+        spec.RunnerLabels.AddRange(labels);
+        foreach (var (key, value) in env ?? [])
+        {
+            spec.Env[key] = value;
+        }
+
+        var request = new EnqueueJobsRequest();
+        request.Jobs.Add(new JobToEnqueue
+        {
+            JobId = jobId,
+            ExecutionId = Guid.NewGuid().ToString(),
+            StepName = stepName,
+            StepAttempt = 1,
+            Spec = spec,
+        });
+        await f.Registry.EnqueueJobsAsync(request);
+        return jobId;
+    }
+
+    public static async Task<JobLease?> AcquireAsync(this RegistryFixture f, TestRunner runner, int waitSeconds = 1)
+    {
+        var response = await f.Agent.AcquireJobAsync(new AcquireJobRequest { WaitSeconds = waitSeconds }, runner.Headers);
+        return response.Job;
+    }
+
+    public static async Task<JobInfo> GetJobAsync(this RegistryFixture f, string jobId)
+    {
+        var request = new GetJobsRequest();
+        request.JobIds.Add(jobId);
+        return (await f.Registry.GetJobsAsync(request)).Jobs.Single();
+    }
+
+    public static async Task<JobInfo> WaitForJobAsync(this RegistryFixture f, string jobId, Func<JobInfo, bool> condition,
+        TimeSpan? timeout = null)
+    {
+        var deadline = DateTime.UtcNow + (timeout ?? TimeSpan.FromSeconds(15));
+        while (true)
+        {
+            var job = await f.GetJobAsync(jobId);
+            if (condition(job))
+            {
+                return job;
+            }
+
+            if (DateTime.UtcNow > deadline)
+            {
+                throw new TimeoutException($"job {jobId} is {job.State} at attempt {job.Attempt}; gave up waiting");
+            }
+
+            await Task.Delay(25);
+        }
+    }
+
+    public static Task<RpcException> RefusedAsync(Func<Task> call) => Assert.ThrowsAsync<RpcException>(call);
+
+    /// <summary>A real runner agent (Platform.Runner) against the fixture's registry.</summary>
+    public static RunningAgent StartAgent(this RegistryFixture f, string[] labels, string? token = null, string? name = null,
+        int capacity = 1, TimeSpan? drainTimeout = null)
+    {
+        var options = new RunnerOptions
+        {
+            Url = f.Address,
+            Token = token ?? f.CreateTokenAsync().GetAwaiter().GetResult(),
+            Name = name ?? Unique("agent"),
+            Labels = labels,
+            Capacity = capacity,
+            DrainTimeout = drainTimeout ?? TimeSpan.FromSeconds(30),
+        };
+        var agent = new RunnerAgent(options, new ProcessExecutor(options, NullLogger<ProcessExecutor>.Instance),
+            NullLogger<RunnerAgent>.Instance);
+        return new RunningAgent(agent);
+    }
+}
+
+/// <summary>An agent running in the background; disposing stops it (and waits for its drain).</summary>
+public sealed class RunningAgent : IAsyncDisposable
+{
+    private readonly CancellationTokenSource stop = new();
+
+    public RunningAgent(RunnerAgent agent)
+    {
+        Agent = agent;
+        Run = Task.Run(() => agent.RunAsync(stop.Token));
+    }
+
+    public RunnerAgent Agent { get; }
+    public Task<RunnerExit> Run { get; }
+
+    public async Task<RunnerExit> StopAsync()
+    {
+        await stop.CancelAsync();
+        return await Run.WaitAsync(TimeSpan.FromSeconds(60));
+    }
+
+    public async ValueTask DisposeAsync()
+    {
+        if (!Run.IsCompleted)
+        {
+            await StopAsync();
+        }
+
+        stop.Dispose();
+    }
+}

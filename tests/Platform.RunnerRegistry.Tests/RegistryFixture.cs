@@ -1,0 +1,157 @@
+using System.Collections.Concurrent;
+using System.Net;
+using Grpc.Core;
+using Grpc.Net.Client;
+using MassTransit;
+using Microsoft.AspNetCore.Builder;
+using Microsoft.AspNetCore.Hosting;
+using Microsoft.AspNetCore.Hosting.Server;
+using Microsoft.AspNetCore.Hosting.Server.Features;
+using Microsoft.AspNetCore.Server.Kestrel.Core;
+using Microsoft.Extensions.Configuration;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Logging;
+using Npgsql;
+using Platform.BuildingBlocks.Messaging;
+using Platform.BuildingBlocks.Persistence;
+using Platform.Protos.Runners.V1;
+using Platform.RunnerRegistry.Contracts;
+using RegistryClient = Platform.Protos.Runners.V1.RunnerRegistry.RunnerRegistryClient;
+using AgentClient = Platform.Protos.Runners.V1.RunnerAgent.RunnerAgentClient;
+
+namespace Platform.RunnerRegistry.Tests;
+
+/// <summary>
+/// A real Runner-Registry: its own fresh PostgreSQL database (migrated by the host at start, dropped at the end),
+/// served over h2c by Kestrel on a free port, with the in-memory bus and a consumer recording the events it publishes.
+/// </summary>
+public class RegistryFixture : IAsyncLifetime
+{
+    public const string DefaultPostgres = "Host=127.0.0.1;Port=5432;Username=postgres;Password=postgres";
+
+    private readonly string database = "platform_test_" + Guid.NewGuid().ToString("N")[..12];
+    private WebApplication? app;
+
+    protected virtual int LeaseTimeoutSeconds => 30;
+    protected virtual int HeartbeatIntervalSeconds => 5;
+
+    public string ConnectionString { get; private set; } = "";
+    public Uri Address { get; private set; } = null!;
+    public GrpcChannel Channel { get; private set; } = null!;
+    public RegistryClient Registry { get; private set; } = null!;
+    public AgentClient Agent { get; private set; } = null!;
+    public RecordedEvents Events { get; } = new();
+    public IServiceProvider Services => app!.Services;
+
+    public async Task InitializeAsync()
+    {
+        var server = Environment.GetEnvironmentVariable("PLATFORM_TEST_POSTGRES") is { Length: > 0 } configured
+            ? configured
+            : DefaultPostgres;
+        ConnectionString = new NpgsqlConnectionStringBuilder(server) { Database = database }.ConnectionString;
+
+        var builder = WebApplication.CreateBuilder(new WebApplicationOptions { EnvironmentName = "Testing" });
+        builder.Configuration.AddInMemoryCollection(new Dictionary<string, string?>
+        {
+            ["ConnectionStrings:Platform"] = ConnectionString,
+            ["Messaging:Transport"] = "inmemory",
+            ["RunnerRegistry:LeaseTimeoutSeconds"] = LeaseTimeoutSeconds.ToString(System.Globalization.CultureInfo.InvariantCulture),
+            ["RunnerRegistry:HeartbeatIntervalSeconds"] = HeartbeatIntervalSeconds.ToString(System.Globalization.CultureInfo.InvariantCulture),
+        });
+        builder.Logging.ClearProviders();
+        if (Environment.GetEnvironmentVariable("PLATFORM_TEST_LOGS") is "1")
+        {
+            builder.Logging.AddSimpleConsole(o => o.SingleLine = true).SetMinimumLevel(LogLevel.Debug);
+        }
+
+        builder.WebHost.ConfigureKestrel(k => k.Listen(IPAddress.Loopback, 0, l => l.Protocols = HttpProtocols.Http2));
+        builder.AddRunnerRegistry();
+        builder.AddPlatformMessaging(bus => bus.AddConsumer<RecordingConsumer>());
+        builder.Services.AddSingleton(Events);
+
+        app = builder.Build();
+        app.MapRunnerRegistry();
+        await app.StartAsync();
+        await app.Services.GetRequiredService<PgNotificationHub>().Listening.WaitAsync(TimeSpan.FromSeconds(30));
+
+        var address = app.Services.GetRequiredService<IServer>().Features.GetRequiredFeature<IServerAddressesFeature>()
+            .Addresses.Single();
+        Address = new Uri(address);
+        Channel = GrpcChannel.ForAddress(Address);
+        Registry = new RegistryClient(Channel);
+        Agent = new AgentClient(Channel);
+    }
+
+    public async Task DisposeAsync()
+    {
+        Channel?.Dispose();
+        if (app is not null)
+        {
+            await app.StopAsync();
+            await app.DisposeAsync();
+        }
+
+        NpgsqlConnection.ClearAllPools();
+        var server = new NpgsqlConnectionStringBuilder(ConnectionString) { Database = "postgres", Pooling = false };
+        await using var connection = new NpgsqlConnection(server.ConnectionString);
+        await connection.OpenAsync();
+        await using var drop = new NpgsqlCommand($"DROP DATABASE IF EXISTS \"{database}\" WITH (FORCE)", connection);
+        await drop.ExecuteNonQueryAsync();
+    }
+
+    /// <summary>Runs SQL against the test database (to arrange states the API cannot reach quickly).</summary>
+    public async Task ExecuteSqlAsync(string sql, object? parameters = null)
+    {
+        await using var connection = new NpgsqlConnection(ConnectionString);
+        await Dapper.SqlMapper.ExecuteAsync(connection, sql, parameters);
+    }
+}
+
+/// <summary>Leases of 2 s and heartbeats every second, for tests of lease expiry and liveness.</summary>
+public sealed class ShortLeaseRegistryFixture : RegistryFixture
+{
+    protected override int LeaseTimeoutSeconds => 2;
+    protected override int HeartbeatIntervalSeconds => 1;
+}
+
+/// <summary>Job events the registry published, as a consumer received them (with their message ids).</summary>
+public sealed class RecordedEvents
+{
+    private readonly ConcurrentQueue<(Guid? MessageId, object Message)> received = new();
+
+    public void Add(Guid? messageId, object message) => received.Enqueue((messageId, message));
+
+    public async Task<(Guid? MessageId, T Message)> WaitForAsync<T>(Func<T, bool> match, TimeSpan? timeout = null)
+    {
+        var deadline = DateTime.UtcNow + (timeout ?? TimeSpan.FromSeconds(10));
+        while (DateTime.UtcNow < deadline)
+        {
+            foreach (var (id, message) in received)
+            {
+                if (message is T typed && match(typed))
+                {
+                    return (id, typed);
+                }
+            }
+
+            await Task.Delay(20);
+        }
+
+        throw new TimeoutException($"no {typeof(T).Name} was published");
+    }
+}
+
+public sealed class RecordingConsumer(RecordedEvents events) : IConsumer<JobStarted>, IConsumer<JobFinished>
+{
+    public Task Consume(ConsumeContext<JobStarted> context)
+    {
+        events.Add(context.MessageId, context.Message);
+        return Task.CompletedTask;
+    }
+
+    public Task Consume(ConsumeContext<JobFinished> context)
+    {
+        events.Add(context.MessageId, context.Message);
+        return Task.CompletedTask;
+    }
+}
