@@ -3,6 +3,7 @@ using Microsoft.Extensions.Logging.Abstractions;
 using Platform.Protos.Runners.V1;
 using Platform.Runner;
 using Platform.Runner.Executors;
+using RunnerAgent = Platform.Runner.RunnerAgent;
 
 namespace Platform.RunnerRegistry.Tests;
 

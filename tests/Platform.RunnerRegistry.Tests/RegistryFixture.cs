@@ -45,6 +45,7 @@ public class RegistryFixture : IAsyncLifetime
 
     public async Task InitializeAsync()
     {
+        if (Environment.GetEnvironmentVariable("PROBE_MINTHREADS") is "1") ThreadPool.SetMinThreads(32, 32);
         var server = Environment.GetEnvironmentVariable("PLATFORM_TEST_POSTGRES") is { Length: > 0 } configured
             ? configured
             : DefaultPostgres;
@@ -61,7 +62,7 @@ public class RegistryFixture : IAsyncLifetime
         builder.Logging.ClearProviders();
         if (Environment.GetEnvironmentVariable("PLATFORM_TEST_LOGS") is "1")
         {
-            builder.Logging.AddSimpleConsole(o => o.SingleLine = true).SetMinimumLevel(LogLevel.Debug);
+            builder.Logging.AddSimpleConsole(o => { o.SingleLine = true; o.TimestampFormat = "HH:mm:ss.ffff "; }).SetMinimumLevel(LogLevel.Debug);
         }
 
         builder.WebHost.ConfigureKestrel(k => k.Listen(IPAddress.Loopback, 0, l => l.Protocols = HttpProtocols.Http2));
@@ -74,7 +75,7 @@ public class RegistryFixture : IAsyncLifetime
         await app.StartAsync();
         await app.Services.GetRequiredService<PgNotificationHub>().Listening.WaitAsync(TimeSpan.FromSeconds(30));
 
-        var address = app.Services.GetRequiredService<IServer>().Features.GetRequiredFeature<IServerAddressesFeature>()
+        var address = app.Services.GetRequiredService<IServer>().Features.Get<IServerAddressesFeature>()!
             .Addresses.Single();
         Address = new Uri(address);
         Channel = GrpcChannel.ForAddress(Address);

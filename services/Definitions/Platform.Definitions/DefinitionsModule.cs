@@ -1,7 +1,4 @@
-using Google.Protobuf.Reflection;
-using Google.Rpc;
 using Microsoft.AspNetCore.Builder;
-using Microsoft.AspNetCore.Grpc.JsonTranscoding;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.DependencyInjection.Extensions;
 using Microsoft.Extensions.Hosting;

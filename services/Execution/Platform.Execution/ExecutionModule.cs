@@ -42,6 +42,7 @@ public static class ExecutionModule
         builder.Services.AddSingleton<IWorkflowCatalog, GrpcWorkflowCatalog>();
         builder.Services.AddSingleton<IJobQueue, GrpcJobQueue>();
         builder.Services.AddHostedService<DispatchRelay>();
+        builder.Services.AddHostedService<Reconciler>();
 
         var definitions = new Uri(builder.Configuration["Services:Definitions"] ?? "http://127.0.0.1:8081");
         var registry = new Uri(builder.Configuration["Services:RunnerRegistry"] ?? "http://127.0.0.1:8081");

@@ -60,9 +60,24 @@ public static class ServiceDefaultsExtensions
         return builder;
     }
 
-    /// <summary><c>GET /healthz</c>: 200 once the process can serve (its database answers).</summary>
+    /// <summary><c>GET /healthz</c>: 200 once the process can serve (its database answers); and JSON request bodies
+    /// for the REST API whatever content type the client claimed.</summary>
     public static WebApplication MapDefaultEndpoints(this WebApplication app)
     {
+        // `curl -d '{...}'` says application/x-www-form-urlencoded; every body of this API is JSON, so a request
+        // without a JSON content type is read as JSON rather than refused.
+        app.Use((context, next) =>
+        {
+            var request = context.Request;
+            if (request.Path.StartsWithSegments("/api") && request.ContentLength is not 0 &&
+                (request.ContentType is null || request.ContentType.StartsWith("application/x-www-form-urlencoded", StringComparison.OrdinalIgnoreCase)))
+            {
+                request.ContentType = "application/json";
+            }
+
+            return next(context);
+        });
+
         app.MapHealthChecks("/healthz", new HealthCheckOptions
         {
             ResponseWriter = (context, report) =>

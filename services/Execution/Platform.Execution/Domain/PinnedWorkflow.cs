@@ -58,4 +58,31 @@ public sealed record JobRequest(
 public interface IJobQueue
 {
     Task EnqueueAsync(IReadOnlyList<JobRequest> jobs, CancellationToken cancellationToken);
+
+    /// <summary>The results of those of <paramref name="jobs"/> that have ended (for the reconciler).</summary>
+    Task<IReadOnlyList<JobResult>> GetEndedJobsAsync(IReadOnlyList<JobOfStep> jobs, CancellationToken cancellationToken);
 }
+
+/// <summary>The job that runs a step's attempt.</summary>
+public sealed record JobOfStep(Guid JobId, string Step, int StepAttempt);
+
+public enum JobResultKind
+{
+    Succeeded,
+    Failed,
+    Cancelled,
+}
+
+/// <summary>How a job ended, as Runner-Registry reports it.</summary>
+public sealed record JobResult(
+    string Step,
+    int StepAttempt,
+    int JobAttempt,
+    Guid? RunnerId,
+    DateTimeOffset? StartedAt,
+    JobResultKind Kind,
+    int? ExitCode,
+    IReadOnlyDictionary<string, string> Outputs,
+    string? Error,
+    string? OutputTail,
+    DateTimeOffset FinishedAt);

@@ -145,6 +145,10 @@ public sealed class ExecutionEngine(
         return (state, plan, history);
     }
 
+    /// <summary>The id of the job that runs a step's attempt: the same every time it is computed.</summary>
+    public static Guid JobId(Guid executionId, string step, int attempt) =>
+        DeterministicGuid.Create(executionId.ToString(), step, attempt.ToString(System.Globalization.CultureInfo.InvariantCulture));
+
     private async Task<Decision> LoadAsync(NpgsqlConnection connection, NpgsqlTransaction transaction, Guid id, long version)
     {
         if (cache.TryGetValue(id, out var cached) && cached.Version == version)
@@ -281,7 +285,7 @@ public sealed class ExecutionEngine(
             var step = Plan.Find(dispatch.Step)
                 ?? throw new InvalidOperationException($"execution {ExecutionId}: the core dispatched unknown step '{dispatch.Step}'");
             return new JobRequest(
-                DeterministicGuid.Create(ExecutionId.ToString(), dispatch.Step, dispatch.Attempt.ToString(System.Globalization.CultureInfo.InvariantCulture)),
+                JobId(ExecutionId, dispatch.Step, dispatch.Attempt),
                 ExecutionId,
                 dispatch.Step,
                 dispatch.Attempt,

@@ -75,4 +75,42 @@ internal sealed class GrpcJobQueue(Protos.Runners.V1.RunnerRegistry.RunnerRegist
 
         await client.EnqueueJobsAsync(request, cancellationToken: cancellationToken);
     }
+
+    public async Task<IReadOnlyList<JobResult>> GetEndedJobsAsync(IReadOnlyList<JobOfStep> jobs, CancellationToken cancellationToken)
+    {
+        var request = new GetJobsRequest();
+        request.JobIds.AddRange(jobs.Select(j => j.JobId.ToString()));
+        var response = await client.GetJobsAsync(request, cancellationToken: cancellationToken);
+        var byId = jobs.ToDictionary(j => j.JobId);
+        var results = new List<JobResult>();
+        foreach (var job in response.Jobs)
+        {
+            JobResultKind? kind = job.State switch
+            {
+                JobState.Succeeded => JobResultKind.Succeeded,
+                JobState.Failed => JobResultKind.Failed,
+                JobState.Cancelled => JobResultKind.Cancelled,
+                _ => null,
+            };
+            if (kind is null || !Guid.TryParse(job.JobId, out var id) || !byId.TryGetValue(id, out var step))
+            {
+                continue;
+            }
+
+            results.Add(new JobResult(
+                step.Step,
+                step.StepAttempt,
+                job.Attempt,
+                Guid.TryParse(job.RunnerId, out var runner) ? runner : null,
+                job.StartedAt?.ToDateTimeOffset(),
+                kind.Value,
+                job.HasExitCode ? job.ExitCode : null,
+                job.Outputs.ToDictionary(o => o.Key, o => o.Value, StringComparer.Ordinal),
+                string.IsNullOrEmpty(job.Error) ? null : job.Error,
+                job.OutputTail,
+                job.FinishedAt?.ToDateTimeOffset() ?? DateTimeOffset.UtcNow));
+        }
+
+        return results;
+    }
 }

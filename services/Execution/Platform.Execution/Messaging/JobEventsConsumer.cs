@@ -1,6 +1,7 @@
 using System.Text.Json.Nodes;
 using MassTransit;
 using Platform.Execution.Core;
+using Platform.Execution.Domain;
 using Platform.Execution.Engine;
 using Platform.RunnerRegistry.Contracts;
 
@@ -13,7 +14,7 @@ public sealed class JobEventsConsumer(ExecutionEngine engine) : IConsumer<JobSta
     {
         var m = context.Message;
         return engine.ApplyAsync(m.ExecutionId,
-            [(new StepStarted(m.StepName, m.StepAttempt, m.RunnerId.ToString()), Started(m.StartedAt, m.Attempt))],
+            [JobResults.Started(m.StepName, m.StepAttempt, m.RunnerId, m.StartedAt, m.Attempt)],
             context.MessageId ?? throw new InvalidOperationException("JobStarted without a message id"),
             nameof(JobStarted), context.CancellationToken);
     }
@@ -21,40 +22,16 @@ public sealed class JobEventsConsumer(ExecutionEngine engine) : IConsumer<JobSta
     public Task Consume(ConsumeContext<JobFinished> context)
     {
         var m = context.Message;
-        var events = new List<(ExecutionEvent, JsonObject?)>(2);
-        // Job events may arrive out of order: if the start was not seen yet, the finish carries what it said.
-        if (m.RunnerId is { } runner && m.StartedAt is { } startedAt)
+        var result = new JobResult(m.StepName, m.StepAttempt, m.Attempt, m.RunnerId, m.StartedAt, m.Outcome switch
         {
-            events.Add((new StepStarted(m.StepName, m.StepAttempt, runner.ToString()), Started(startedAt, m.Attempt)));
-        }
-
-        var details = new JsonObject
-        {
-            ["finished_at"] = m.FinishedAt,
-            ["job_attempt"] = m.Attempt,
-        };
-        if (!string.IsNullOrEmpty(m.OutputTail))
-        {
-            details["output_tail"] = m.OutputTail;
-        }
-
-        ExecutionEvent result = m.Outcome switch
-        {
-            JobOutcome.Succeeded => new StepSucceeded(m.StepName, m.StepAttempt, m.ExitCode ?? 0, m.Outputs),
-            JobOutcome.Cancelled => new StepFailed(m.StepName, m.StepAttempt, m.ExitCode, m.Error ?? "the job was cancelled"),
-            _ => new StepFailed(m.StepName, m.StepAttempt, m.ExitCode, m.Error ?? ""),
-        };
-        events.Add((result, details));
-        return engine.ApplyAsync(m.ExecutionId, events,
+            JobOutcome.Succeeded => JobResultKind.Succeeded,
+            JobOutcome.Cancelled => JobResultKind.Cancelled,
+            _ => JobResultKind.Failed,
+        }, m.ExitCode, m.Outputs, m.Error, m.OutputTail, m.FinishedAt);
+        return engine.ApplyAsync(m.ExecutionId, JobResults.Finished(result),
             context.MessageId ?? throw new InvalidOperationException("JobFinished without a message id"),
             nameof(JobFinished), context.CancellationToken);
     }
-
-    private static JsonObject Started(DateTimeOffset startedAt, int jobAttempt) => new()
-    {
-        ["started_at"] = startedAt,
-        ["job_attempt"] = jobAttempt,
-    };
 }
 
 public sealed class JobEventsConsumerDefinition : ConsumerDefinition<JobEventsConsumer>
@@ -62,5 +39,46 @@ public sealed class JobEventsConsumerDefinition : ConsumerDefinition<JobEventsCo
     public JobEventsConsumerDefinition()
     {
         EndpointName = "execution-job-events";
+    }
+}
+
+/// <summary>How a job's end, whether heard as an event or found by the reconciler, becomes the core's events.</summary>
+public static class JobResults
+{
+    public static (ExecutionEvent, JsonObject?) Started(string step, int stepAttempt, Guid runnerId, DateTimeOffset startedAt, int jobAttempt) =>
+        (new StepStarted(step, stepAttempt, runnerId.ToString()), new JsonObject
+        {
+            ["started_at"] = startedAt,
+            ["job_attempt"] = jobAttempt,
+        });
+
+    public static IReadOnlyList<(ExecutionEvent, JsonObject?)> Finished(JobResult r)
+    {
+        var events = new List<(ExecutionEvent, JsonObject?)>(2);
+        // Job events may arrive out of order: if the start was not seen yet, the finish carries what it said.
+        if (r.RunnerId is { } runner && r.StartedAt is { } startedAt)
+        {
+            events.Add(Started(r.Step, r.StepAttempt, runner, startedAt, r.JobAttempt));
+        }
+
+        var details = new JsonObject
+        {
+            ["finished_at"] = r.FinishedAt,
+            ["job_attempt"] = r.JobAttempt,
+        };
+        if (!string.IsNullOrEmpty(r.OutputTail))
+        {
+            details["output_tail"] = r.OutputTail;
+        }
+
+        // An empty error lets the core describe the failure by its exit code.
+        ExecutionEvent result = r.Kind switch
+        {
+            JobResultKind.Succeeded => new StepSucceeded(r.Step, r.StepAttempt, r.ExitCode ?? 0, r.Outputs),
+            JobResultKind.Cancelled => new StepFailed(r.Step, r.StepAttempt, r.ExitCode, r.Error ?? "the job was cancelled"),
+            _ => new StepFailed(r.Step, r.StepAttempt, r.ExitCode, r.Error ?? ""),
+        };
+        events.Add((result, details));
+        return events;
     }
 }

@@ -155,6 +155,18 @@ public sealed class ExecutionStore
         await connection.ExecuteAsync(sql, new { ids }, transaction);
     }
 
+    /// <summary>Running executions whose last event is older than <paramref name="quiet"/>.</summary>
+    public async Task<IReadOnlyList<Guid>> StaleRunningAsync(NpgsqlConnection connection, TimeSpan quiet, int limit)
+    {
+        const string sql = """
+            SELECT x.id FROM execution.executions x
+            JOIN execution.events e ON e.execution_id = x.id AND e.sequence = x.version
+            WHERE x.status = 'RUNNING' AND e.time < now() - @quiet
+            ORDER BY e.time LIMIT @limit
+            """;
+        return (await connection.QueryAsync<Guid>(sql, new { quiet, limit })).AsList();
+    }
+
     private const string SummaryColumns = """
         id AS Id, workflow_id AS WorkflowId, revision AS Revision, workflow_name AS WorkflowName, status AS Status,
         input::text AS Input, idempotency_key AS IdempotencyKey, error AS Error, created_at AS CreatedAt,

@@ -132,23 +132,38 @@ internal sealed class RunnerStore(NpgsqlDataSource dataSource)
 
     internal static DateTimeOffset Utc(DateTime value) => new(DateTime.SpecifyKind(value, DateTimeKind.Utc));
 
-    private sealed record RunnerRow(
-        Guid Id, string Name, string[] Labels, int Capacity, string Executor, string Version, DateTime RegisteredAt,
-        DateTime LastHeartbeatAt, int RunningJobs)
+    // A class with properties rather than a positional record: Dapper reports text[] columns as System.Array, which
+    // only property mapping converts.
+    private sealed class RunnerRow
     {
+        public Guid Id { get; init; }
+        public string Name { get; init; } = "";
+        public string[] Labels { get; init; } = [];
+        public int Capacity { get; init; }
+        public string Executor { get; init; } = "";
+        public string Version { get; init; } = "";
+        public DateTime RegisteredAt { get; init; }
+        public DateTime LastHeartbeatAt { get; init; }
+        public int RunningJobs { get; init; }
+
         public RunnerView ToView() => new(Id, Name, Labels, Capacity, Executor, Version, Utc(RegisteredAt),
             Utc(LastHeartbeatAt), RunningJobs);
     }
 }
 
-internal sealed record RegistrationTokenRow(Guid Id, string[] Labels, bool SingleUse, DateTime ExpiresAt, DateTime? UsedAt, DateTime Now)
+internal sealed class RegistrationTokenRow
 {
-    public RegistrationTokenSnapshot ToSnapshot() =>
-        new(Id, Labels, SingleUse, Utc(ExpiresAt), UsedAt is { } used ? Utc(used) : null);
+    public Guid Id { get; init; }
+    public string[] Labels { get; init; } = [];
+    public bool SingleUse { get; init; }
+    public DateTime ExpiresAt { get; init; }
+    public DateTime? UsedAt { get; init; }
+    public DateTime Now { get; init; }
 
-    public DateTimeOffset DatabaseNow => Utc(Now);
+    public DateTimeOffset DatabaseNow => RunnerStore.Utc(Now);
 
-    private static DateTimeOffset Utc(DateTime value) => RunnerStore.Utc(value);
+    public RegistrationTokenSnapshot ToSnapshot() => new(
+        Id, Labels, SingleUse, RunnerStore.Utc(ExpiresAt), UsedAt is { } used ? RunnerStore.Utc(used) : null);
 }
 
 internal sealed record ReplacedRunner(Guid Id, byte[] CredentialHash);

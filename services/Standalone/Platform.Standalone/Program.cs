@@ -1,0 +1,29 @@
+using Platform.BuildingBlocks.Messaging;
+using Platform.BuildingBlocks.Persistence;
+using Platform.Definitions;
+using Platform.Execution;
+using Platform.RunnerRegistry;
+using Platform.ServiceDefaults;
+using Platform.Standalone;
+
+var builder = WebApplication.CreateBuilder(args);
+builder.AddServiceDefaults("platform-standalone");
+builder.UseThisHostForEveryContext();
+builder.AddDefinitions();
+builder.AddRunnerRegistry();
+builder.AddExecution();
+builder.AddPlatformMessaging(ExecutionModule.AddExecutionConsumers);
+builder.AddEmbeddedRunner();
+
+var app = builder.Build();
+if (args is ["migrate"])
+{
+    app.Services.ApplyMigrations();
+    return;
+}
+
+app.MapDefaultEndpoints();
+app.MapDefinitions();
+app.MapRunnerRegistry();
+app.MapExecution();
+app.Run();

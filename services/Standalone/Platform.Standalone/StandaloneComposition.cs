@@ -1,0 +1,49 @@
+using Platform.Runner;
+using Platform.RunnerRegistry.Application;
+
+namespace Platform.Standalone;
+
+internal static class StandaloneComposition
+{
+    /// <summary>Every context's gRPC client talks to this same host: its own gRPC endpoint.</summary>
+    public static IHostApplicationBuilder UseThisHostForEveryContext(this IHostApplicationBuilder builder)
+    {
+        var grpc = builder.Configuration["Kestrel:Endpoints:Grpc:Url"] ?? "http://127.0.0.1:8081";
+        builder.Configuration.AddInMemoryCollection(new Dictionary<string, string?>
+        {
+            ["Services:Definitions"] = grpc,
+            ["Services:RunnerRegistry"] = grpc,
+        });
+        return builder;
+    }
+
+    /// <summary>
+    /// One process runner inside the host (section <c>EmbeddedRunner</c>: Enabled, Name, Labels, Capacity). It speaks
+    /// the same gRPC protocol as a remote runner, with a single-use registration token issued in-process; it keeps
+    /// its name across restarts, so a restarted host's runner replaces its old registration and the jobs that
+    /// registration held go back to the queue at once.
+    /// </summary>
+    public static IHostApplicationBuilder AddEmbeddedRunner(this IHostApplicationBuilder builder)
+    {
+        var section = builder.Configuration.GetSection("EmbeddedRunner");
+        if (!section.GetValue("Enabled", true))
+        {
+            return builder;
+        }
+
+        var url = new Uri(builder.Configuration["Services:RunnerRegistry"] ?? "http://127.0.0.1:8081");
+        var labels = (section["Labels"] ?? "")
+            .Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries);
+        builder.Services.AddRunnerAgent(sp => new RunnerOptions
+        {
+            Url = url,
+            Name = section["Name"] ?? "standalone",
+            Labels = labels,
+            Capacity = section.GetValue("Capacity", Environment.ProcessorCount * 2),
+            Executor = "process",
+            TokenSource = ct => sp.GetRequiredService<RegistrationTokenIssuer>()
+                .IssueAsync([], TimeSpan.FromMinutes(5), singleUse: true, ct),
+        });
+        return builder;
+    }
+}
