@@ -22,6 +22,15 @@ public class YamlImportTests
     }
 
     [Fact]
+    public void A_document_that_ends_inside_a_flow_sequence_is_reported_on_yaml()
+    {
+        var violation = Only("name: [unclosed\nsteps:\n  - name: x");
+
+        Assert.Equal("yaml", violation.Field);
+        Assert.Contains("not valid YAML", violation.Description, StringComparison.Ordinal);
+    }
+
+    [Fact]
     public void Bad_indentation_is_reported_on_yaml_with_its_line()
     {
         var violation = Only("name: w\nsteps:\n  - name: a\n agent: builder\n");

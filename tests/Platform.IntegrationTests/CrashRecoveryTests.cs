@@ -41,7 +41,7 @@ public sealed class CrashRecoveryTests
 
         Assert.Single(events, e => (string?)e["type"] == "EXECUTION_FINISHED");
         Assert.Equal(Enumerable.Range(1, events.Count).Select(i => i.ToString(System.Globalization.CultureInfo.InvariantCulture)),
-            events.Select(e => (string)e["sequence"]!));
+            events.Select(e => e["sequence"]!.ToString()));
     }
 
     [Fact]

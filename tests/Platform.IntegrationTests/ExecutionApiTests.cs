@@ -143,7 +143,7 @@ public sealed class ExecutionApiTests(StandaloneFixture fixture) : IClassFixture
         var history = await Platform.GetAsync($"/api/v1/executions/{execution["id"]}/history");
 
         var events = history["events"]!.AsArray().Select(e => e!.AsObject()).ToList();
-        Assert.Equal(Enumerable.Range(1, events.Count).Select(i => (long)i), events.Select(e => long.Parse((string)e["sequence"]!, System.Globalization.CultureInfo.InvariantCulture)));
+        Assert.Equal(Enumerable.Range(1, events.Count).Select(i => (long)i), events.Select(e => long.Parse(e["sequence"]!.ToString(), System.Globalization.CultureInfo.InvariantCulture)));
         Assert.Equal(
             ["EXECUTION_STARTED", "STEP_DISPATCHED", "STEP_STARTED", "STEP_SUCCEEDED", "STEP_DISPATCHED", "STEP_STARTED", "STEP_SUCCEEDED", "EXECUTION_FINISHED"],
             events.Select(e => (string)e["type"]!));

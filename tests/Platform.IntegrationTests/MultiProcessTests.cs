@@ -25,10 +25,10 @@ public sealed class MultiProcessTests : IAsyncLifetime
         registryGrpc = $"http://127.0.0.1:{registry.Item2}";
         executionRest = $"http://127.0.0.1:{execution.Item1}";
 
-        Dictionary<string, string> Settings((int Rest, int Grpc) ports) => new()
+        Dictionary<string, string> Settings((int Http, int Grpc) ports) => new()
         {
             ["ConnectionStrings__Platform"] = database,
-            ["Kestrel__Endpoints__Rest__Url"] = $"http://127.0.0.1:{ports.Rest}",
+            ["Kestrel__Endpoints__Rest__Url"] = $"http://127.0.0.1:{ports.Http}",
             ["Kestrel__Endpoints__Grpc__Url"] = $"http://127.0.0.1:{ports.Grpc}",
             ["Messaging__Transport"] = "rabbitmq",
             ["Messaging__RabbitMq"] = broker,

@@ -1,4 +1,5 @@
 using Platform.Testing;
+using Xunit;
 
 namespace Platform.IntegrationTests;
 

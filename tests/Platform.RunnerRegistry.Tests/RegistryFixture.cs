@@ -70,9 +70,27 @@ public class RegistryFixture : IAsyncLifetime
         builder.AddPlatformMessaging(bus => bus.AddConsumer<RecordingConsumer>());
         builder.Services.AddSingleton(Events);
 
+        if (Environment.GetEnvironmentVariable("PROBE_REMOVE") is { Length: > 0 } remove)
+        {
+            foreach (var d in builder.Services.Where(d => d.ServiceType == typeof(Microsoft.Extensions.Hosting.IHostedService)).ToList())
+            {
+                var name = d.ImplementationType?.FullName ?? d.ImplementationFactory?.Method.DeclaringType?.FullName ?? "";
+                Console.WriteLine("hosted: " + name);
+                if (remove.Split(',').Any(r => name.Contains(r, StringComparison.Ordinal))) { builder.Services.Remove(d); Console.WriteLine("removed " + name); }
+            }
+        }
+
         app = builder.Build();
         app.MapRunnerRegistry();
-        await app.StartAsync();
+        if (Environment.GetEnvironmentVariable("PROBE_TASKRUN") is "1")
+        {
+            await Task.Run(() => app.StartAsync());
+        }
+        else
+        {
+            await app.StartAsync();
+        }
+        if (Environment.GetEnvironmentVariable("PROBE_REMOVE")?.Contains("DatabaseExtensions") != true)
         await app.Services.GetRequiredService<PgNotificationHub>().Listening.WaitAsync(TimeSpan.FromSeconds(30));
 
         var address = app.Services.GetRequiredService<IServer>().Features.Get<IServerAddressesFeature>()!

@@ -26,7 +26,7 @@ public static class TestBroker
             }
             else
             {
-                container = new RabbitMqBuilder().WithImage("rabbitmq:3.13-management").Build();
+                container = new RabbitMqBuilder("rabbitmq:3.13-management").Build();
                 await container.StartAsync();
                 url = container.GetConnectionString();
             }

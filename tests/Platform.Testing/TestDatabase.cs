@@ -16,7 +16,7 @@ public static class TestDatabase
     public static async Task<string> CreateAsync(string prefix)
     {
         var server = await ServerAsync();
-        var name = $"{prefix}_{Guid.NewGuid():N}"[..40];
+        var name = $"{prefix}_{Guid.NewGuid():N}";
         await using (var connection = new NpgsqlConnection(server))
         {
             await connection.OpenAsync();
@@ -44,7 +44,7 @@ public static class TestDatabase
             }
             else
             {
-                container = new PostgreSqlBuilder().WithImage("postgres:15").Build();
+                container = new PostgreSqlBuilder("postgres:15").Build();
                 await container.StartAsync();
                 serverConnectionString = new NpgsqlConnectionStringBuilder(container.GetConnectionString()) { Database = "postgres" }.ConnectionString;
             }

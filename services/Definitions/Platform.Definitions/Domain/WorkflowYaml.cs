@@ -111,6 +111,12 @@ public static partial class WorkflowYaml
             {
                 throw Invalid(e.Start, e.Message);
             }
+            catch (InvalidOperationException e)
+            {
+                // YamlDotNet's scanner throws this (not a YamlException) for some truncated documents, e.g. an
+                // unclosed flow sequence at the end of the text.
+                throw new ValidationFailedException("yaml", $"is not valid YAML: the document ends inside a construct ({e.Message})");
+            }
         }
 
         private JsonNode? Node(string path, int depth)
