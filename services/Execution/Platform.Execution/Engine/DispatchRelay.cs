@@ -1,4 +1,3 @@
-using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Logging;
 using Npgsql;
 using Platform.BuildingBlocks.Persistence;
@@ -14,42 +13,11 @@ namespace Platform.Execution.Engine;
 /// </summary>
 internal sealed class DispatchRelay(
     NpgsqlDataSource dataSource, ExecutionStore store, IJobQueue jobQueue, PgNotificationHub notifications,
-    ILogger<DispatchRelay> logger) : BackgroundService
+    ILogger<DispatchRelay> logger) : SignalledBatchWorker(notifications, ExecutionStore.DispatchChannel, logger)
 {
-    private const int BatchSize = 100;
+    protected override int BatchSize => 100;
 
-    protected override async Task ExecuteAsync(CancellationToken stoppingToken)
-    {
-        var signal = notifications.Channel(ExecutionStore.DispatchChannel);
-        var backoff = TimeSpan.FromMilliseconds(100);
-        while (!stoppingToken.IsCancellationRequested)
-        {
-            var wake = signal.Next;
-            try
-            {
-                while (await RelayBatchAsync(stoppingToken) == BatchSize)
-                {
-                }
-
-                backoff = TimeSpan.FromMilliseconds(100);
-                // The timeout is a safety net for a NOTIFY lost with the LISTEN connection, not the normal path.
-                await wake.WaitAsync(TimeSpan.FromSeconds(30), stoppingToken)
-                    .ConfigureAwait(ConfigureAwaitOptions.SuppressThrowing);
-            }
-            catch (OperationCanceledException) when (stoppingToken.IsCancellationRequested)
-            {
-                return;
-            }
-            catch (Exception ex)
-            {
-                logger.LogWarning(ex, "Dispatching jobs failed; retrying in {Delay}", backoff);
-                await Task.Delay(backoff, stoppingToken).ConfigureAwait(ConfigureAwaitOptions.SuppressThrowing);
-                backoff = TimeSpan.FromMilliseconds(Math.Min(backoff.TotalMilliseconds * 2, 5000));
-            }
-        }
-    }
-
-    private async Task<int> RelayBatchAsync(CancellationToken cancellationToken)
+    protected override async Task<int> ProcessBatchAsync(CancellationToken cancellationToken)
     {
         await using var connection = await dataSource.OpenConnectionAsync(cancellationToken);
         await using var transaction = await connection.BeginTransactionAsync(cancellationToken);

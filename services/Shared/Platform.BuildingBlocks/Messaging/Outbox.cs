@@ -66,42 +66,11 @@ internal static class MessageTypes
 /// <summary>Relays one context's outbox to the bus: woken by NOTIFY, at-least-once, publisher-confirmed.</summary>
 internal sealed class OutboxRelay(
     Outbox outbox, NpgsqlDataSource dataSource, PgNotificationHub notifications, IBus bus, ILogger<OutboxRelay> logger)
-    : BackgroundService
+    : SignalledBatchWorker(notifications, outbox.Channel, logger)
 {
-    private const int BatchSize = 200;
+    protected override int BatchSize => 200;
 
-    protected override async Task ExecuteAsync(CancellationToken stoppingToken)
-    {
-        var signal = notifications.Channel(outbox.Channel);
-        var backoff = TimeSpan.FromMilliseconds(100);
-        while (!stoppingToken.IsCancellationRequested)
-        {
-            var wake = signal.Next;
-            try
-            {
-                while (await RelayBatchAsync(stoppingToken) == BatchSize)
-                {
-                }
-
-                backoff = TimeSpan.FromMilliseconds(100);
-                // The timeout is only a safety net for a NOTIFY lost with the LISTEN connection.
-                await wake.WaitAsync(TimeSpan.FromSeconds(30), stoppingToken)
-                    .ConfigureAwait(ConfigureAwaitOptions.SuppressThrowing);
-            }
-            catch (OperationCanceledException) when (stoppingToken.IsCancellationRequested)
-            {
-                return;
-            }
-            catch (Exception ex)
-            {
-                logger.LogWarning(ex, "Relaying the {Schema} outbox failed; retrying in {Delay}", outbox.Schema, backoff);
-                await Task.Delay(backoff, stoppingToken).ConfigureAwait(ConfigureAwaitOptions.SuppressThrowing);
-                backoff = TimeSpan.FromMilliseconds(Math.Min(backoff.TotalMilliseconds * 2, 5000));
-            }
-        }
-    }
-
-    private async Task<int> RelayBatchAsync(CancellationToken cancellationToken)
+    protected override async Task<int> ProcessBatchAsync(CancellationToken cancellationToken)
     {
         await using var connection = await dataSource.OpenConnectionAsync(cancellationToken);
         await using var transaction = await connection.BeginTransactionAsync(cancellationToken);
