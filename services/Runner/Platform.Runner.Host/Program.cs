@@ -46,10 +46,10 @@ builder.Logging.ClearProviders().AddSimpleConsole(o =>
     o.TimestampFormat = "HH:mm:ss.fff ";
 });
 builder.Services.AddRunnerAgent(options);
-using var host = builder.Build();
-await host.RunAsync();
-
+var host = builder.Build();
 var agent = host.Services.GetRequiredService<RunnerAgent>();
+await host.RunAsync(); // disposes the host when it returns
+
 if (agent.Completion.IsCompletedSuccessfully && agent.Completion.Result is { ExitCode: not 0 } exit)
 {
     await Console.Error.WriteLineAsync($"platform-runner: {exit.Message}");

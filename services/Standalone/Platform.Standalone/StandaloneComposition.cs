@@ -41,6 +41,9 @@ internal static class StandaloneComposition
             Labels = labels,
             Capacity = section.GetValue("Capacity", Environment.ProcessorCount * 2),
             Executor = "process",
+            // Stopping the platform should not wait minutes for a job: an interrupted job goes back to the queue
+            // when the host starts again (the runner's name is kept, so its old registration is replaced).
+            DrainTimeout = TimeSpan.FromSeconds(section.GetValue("DrainTimeoutSeconds", 10)),
             TokenSource = ct => sp.GetRequiredService<RegistrationTokenIssuer>()
                 .IssueAsync([], TimeSpan.FromMinutes(5), singleUse: true, ct),
         });

@@ -51,15 +51,4 @@ internal sealed class RunnerAuthenticator(RunnerStore store, TimeProvider time)
     }
 
     public void Forget(byte[] credentialHash) => cache.TryRemove(Convert.ToHexString(credentialHash), out _);
-
-    public void Forget(Guid runnerId)
-    {
-        foreach (var (key, entry) in cache)
-        {
-            if (entry.Runner.Id == runnerId)
-            {
-                cache.TryRemove(key, out _);
-            }
-        }
-    }
 }
