@@ -10,4 +10,13 @@ export PLATFORM_TEST_POSTGRES="${PLATFORM_TEST_POSTGRES:-Host=127.0.0.1;Port=543
 export RABBITMQ_URL="${RABBITMQ_URL:-amqp://guest:guest@127.0.0.1:5672/}"
 
 dotnet build Platform.sln -c Release -warnaserror
-dotnet test Platform.sln -c Release --no-build --logger "console;verbosity=normal" "$@"
+log=$(mktemp)
+status=0
+dotnet test Platform.sln -c Release --no-build --logger "console;verbosity=normal" "$@" 2>&1 | tee "$log" || status=$?
+# One closing line over every test project, in the plain form CI tools read.
+passed=$(grep -E '^\s+Passed: [0-9]+' "$log" | awk '{s+=$2} END {print s+0}')
+failed=$(grep -E '^\s+Failed: [0-9]+' "$log" | awk '{s+=$2} END {print s+0}')
+skipped=$(grep -E '^\s+Skipped: [0-9]+' "$log" | awk '{s+=$2} END {print s+0}')
+rm -f "$log"
+echo "$passed passed, $failed failed, $skipped skipped"
+exit "$status"

@@ -67,5 +67,10 @@ public sealed class CrashRecoveryTests
             var execution = await platform.WaitForExecutionAsync(id, TimeSpan.FromSeconds(60));
             Assert.Equal("EXECUTION_STATUS_SUCCEEDED", (string?)execution["status"]);
         }
+
+        if (Environment.GetEnvironmentVariable("PLATFORM_TEST_DUMP") is not null)
+        {
+            await File.WriteAllTextAsync("/tmp/crash-dump.log", platform.Output);
+        }
     }
 }

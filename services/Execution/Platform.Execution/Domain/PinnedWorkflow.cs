@@ -75,6 +75,7 @@ public enum JobResultKind
 
 /// <summary>How a job ended, as Runner-Registry reports it.</summary>
 public sealed record JobResult(
+    Guid JobId,
     string Step,
     int StepAttempt,
     int JobAttempt,

@@ -135,12 +135,7 @@ public sealed class ExecutionEngine(
             return null;
         }
 
-        var state = ExecutionState.Initial;
-        foreach (var entry in history)
-        {
-            state = state.Apply(HistoryCodec.Decode(new StoredEvent(entry.Type, entry.Step, entry.Attempt, entry.Data)));
-        }
-
+        var state = HistoryCodec.Fold(history);
         var (plan, _) = await store.LoadPlanAsync(connection, null, executionId);
         return (state, plan, history);
     }
@@ -158,11 +153,7 @@ public sealed class ExecutionEngine(
 
         var (plan, input) = await store.LoadPlanAsync(connection, transaction, id);
         var inputElement = JsonSerializer.SerializeToElement(input);
-        var state = ExecutionState.Initial;
-        foreach (var entry in await store.LoadHistoryAsync(connection, transaction, id))
-        {
-            state = state.Apply(HistoryCodec.Decode(new StoredEvent(entry.Type, entry.Step, entry.Attempt, entry.Data)));
-        }
+        var state = HistoryCodec.Fold(await store.LoadHistoryAsync(connection, transaction, id));
 
         return new Decision(id, plan, inputElement, state, version);
     }

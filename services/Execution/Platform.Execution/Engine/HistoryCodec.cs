@@ -79,6 +79,18 @@ public static class HistoryCodec
         };
     }
 
+    /// <summary>The core's state after the stored history.</summary>
+    public static ExecutionState Fold(IEnumerable<Domain.HistoryEntry> history)
+    {
+        var state = ExecutionState.Initial;
+        foreach (var entry in history)
+        {
+            state = state.Apply(Decode(new StoredEvent(entry.Type, entry.Step, entry.Attempt, entry.Data)));
+        }
+
+        return state;
+    }
+
     public static string StatusName(ExecutionStatus status) => status switch
     {
         ExecutionStatus.Pending => "PENDING",

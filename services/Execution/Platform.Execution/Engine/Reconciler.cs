@@ -22,63 +22,69 @@ internal sealed class Reconciler(
 {
     protected override async Task ExecuteAsync(CancellationToken stoppingToken)
     {
-        var interval = TimeSpan.FromSeconds(configuration.GetValue("Execution:ReconcileIntervalSeconds", 15));
-        var quiet = TimeSpan.FromSeconds(configuration.GetValue("Execution:ReconcileAfterSeconds", 5));
-        // A first pass soon after start catches what a crash left behind.
-        var delay = TimeSpan.FromSeconds(2);
+        var interval = TimeSpan.FromSeconds(configuration.GetValue("Execution:ReconcileIntervalSeconds", 10));
+        var quiet = TimeSpan.FromSeconds(configuration.GetValue("Execution:ReconcileAfterSeconds", 10));
+        // The first pass, at start, looks at every running execution: what a crash of this process lost (an event
+        // taken off an in-memory bus, say) is found at once rather than after the quiet period.
+        var pass = TimeSpan.Zero;
         while (!stoppingToken.IsCancellationRequested)
         {
-            await Task.Delay(delay, stoppingToken).ConfigureAwait(ConfigureAwaitOptions.SuppressThrowing);
-            delay = interval;
-            if (stoppingToken.IsCancellationRequested)
-            {
-                return;
-            }
-
             try
             {
-                await ReconcileAsync(quiet, stoppingToken);
+                await ReconcileAsync(pass, stoppingToken);
             }
             catch (Exception ex) when (!stoppingToken.IsCancellationRequested)
             {
                 logger.LogWarning(ex, "Reconciliation failed; trying again in {Interval}", interval);
             }
+
+            pass = quiet;
+            await Task.Delay(interval, stoppingToken).ConfigureAwait(ConfigureAwaitOptions.SuppressThrowing);
         }
     }
 
+    /// <summary>Three round trips whatever the number of executions: the stale ones, their histories, their jobs.</summary>
     private async Task ReconcileAsync(TimeSpan quiet, CancellationToken cancellationToken)
     {
-        IReadOnlyList<Guid> stale;
+        var active = new List<(Guid ExecutionId, JobOfStep Job)>();
         await using (var connection = await dataSource.OpenConnectionAsync(cancellationToken))
         {
-            stale = await store.StaleRunningAsync(connection, quiet, limit: 500);
+            var stale = await store.StaleRunningAsync(connection, quiet, limit: 500);
+            if (stale.Count == 0)
+            {
+                return;
+            }
+
+            foreach (var (executionId, history) in await store.LoadHistoriesAsync(connection, stale))
+            {
+                foreach (var step in HistoryCodec.Fold(history).Steps)
+                {
+                    if (step.IsActive)
+                    {
+                        active.Add((executionId, new JobOfStep(ExecutionEngine.JobId(executionId, step.Name, step.Attempt), step.Name, step.Attempt)));
+                    }
+                }
+            }
         }
 
-        foreach (var executionId in stale)
+        if (active.Count == 0)
         {
-            if (await engine.ReadAsync(executionId, cancellationToken) is not { } read)
-            {
-                continue;
-            }
-
-            var active = read.State.Steps
-                .Where(s => s.IsActive)
-                .Select(s => new JobOfStep(ExecutionEngine.JobId(executionId, s.Name, s.Attempt), s.Name, s.Attempt))
-                .ToList();
-            if (active.Count == 0)
-            {
-                continue;
-            }
-
-            foreach (var result in await jobQueue.GetEndedJobsAsync(active, cancellationToken))
-            {
-                logger.LogWarning("Execution {ExecutionId}: step {Step} ended on its runner without its event arriving; applying it now",
-                    executionId, result.Step);
-                var jobId = ExecutionEngine.JobId(executionId, result.Step, result.StepAttempt);
-                await engine.ApplyAsync(executionId, JobResults.Finished(result),
-                    DeterministicGuid.Create(jobId.ToString(), result.JobAttempt.ToString(System.Globalization.CultureInfo.InvariantCulture), "reconciled"),
-                    nameof(Reconciler), cancellationToken);
-            }
+            return;
         }
+
+        var executionOfJob = active.ToDictionary(a => a.Job.JobId, a => a.ExecutionId);
+        foreach (var result in await jobQueue.GetEndedJobsAsync(active.Select(a => a.Job).ToList(), cancellationToken))
+        {
+            await ApplyAsync(executionOfJob[result.JobId], result, cancellationToken);
+        }
+    }
+
+    private async Task ApplyAsync(Guid executionId, JobResult result, CancellationToken cancellationToken)
+    {
+        logger.LogWarning("Execution {ExecutionId}: step {Step} ended on its runner without its event arriving; applying it now",
+            executionId, result.Step);
+        await engine.ApplyAsync(executionId, JobResults.Finished(result),
+            DeterministicGuid.Create(result.JobId.ToString(), result.JobAttempt.ToString(System.Globalization.CultureInfo.InvariantCulture), "reconciled"),
+            nameof(Reconciler), cancellationToken);
     }
 }

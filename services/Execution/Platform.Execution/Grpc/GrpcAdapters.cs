@@ -98,6 +98,7 @@ internal sealed class GrpcJobQueue(Protos.Runners.V1.RunnerRegistry.RunnerRegist
             }
 
             results.Add(new JobResult(
+                id,
                 step.Step,
                 step.StepAttempt,
                 job.Attempt,

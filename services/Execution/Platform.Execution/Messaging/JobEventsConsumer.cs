@@ -22,7 +22,7 @@ public sealed class JobEventsConsumer(ExecutionEngine engine) : IConsumer<JobSta
     public Task Consume(ConsumeContext<JobFinished> context)
     {
         var m = context.Message;
-        var result = new JobResult(m.StepName, m.StepAttempt, m.Attempt, m.RunnerId, m.StartedAt, m.Outcome switch
+        var result = new JobResult(m.JobId, m.StepName, m.StepAttempt, m.Attempt, m.RunnerId, m.StartedAt, m.Outcome switch
         {
             JobOutcome.Succeeded => JobResultKind.Succeeded,
             JobOutcome.Cancelled => JobResultKind.Cancelled,

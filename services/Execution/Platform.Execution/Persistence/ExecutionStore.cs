@@ -74,6 +74,31 @@ public sealed class ExecutionStore
             r.Attempt, JsonNode.Parse(r.Data)!.AsObject())).ToList();
     }
 
+    /// <summary>The histories of several executions in one query.</summary>
+    public async Task<IReadOnlyDictionary<Guid, List<HistoryEntry>>> LoadHistoriesAsync(
+        NpgsqlConnection connection, IReadOnlyList<Guid> ids)
+    {
+        const string sql = """
+            SELECT execution_id, sequence, type, time, step, attempt, data::text
+            FROM execution.events WHERE execution_id = ANY(@ids) ORDER BY execution_id, sequence
+            """;
+        var rows = await connection.QueryAsync<(Guid ExecutionId, long Sequence, string Type, DateTime Time, string? Step, int? Attempt, string Data)>(
+            sql, new { ids = ids.ToArray() });
+        var histories = new Dictionary<Guid, List<HistoryEntry>>();
+        foreach (var r in rows)
+        {
+            if (!histories.TryGetValue(r.ExecutionId, out var history))
+            {
+                histories[r.ExecutionId] = history = [];
+            }
+
+            history.Add(new HistoryEntry(r.Sequence, r.Type, new DateTimeOffset(r.Time, TimeSpan.Zero), r.Step, r.Attempt,
+                JsonNode.Parse(r.Data)!.AsObject()));
+        }
+
+        return histories;
+    }
+
     /// <summary>Appends events with consecutive sequences after <paramref name="version"/>; the primary key makes a
     /// concurrent append of the same sequence fail rather than interleave.</summary>
     public async Task AppendAsync(NpgsqlConnection connection, NpgsqlTransaction transaction, Guid id, long version,
