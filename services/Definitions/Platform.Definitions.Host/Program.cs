@@ -3,7 +3,7 @@ using Platform.BuildingBlocks.Persistence;
 using Platform.Definitions;
 using Platform.ServiceDefaults;
 
-var builder = WebApplication.CreateBuilder(args);
+var builder = PlatformWebApplication.CreateBuilder(args);
 builder.AddServiceDefaults("definitions");
 builder.AddDefinitions();
 builder.AddPlatformMessaging();

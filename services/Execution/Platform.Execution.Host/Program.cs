@@ -3,7 +3,7 @@ using Platform.BuildingBlocks.Persistence;
 using Platform.Execution;
 using Platform.ServiceDefaults;
 
-var builder = WebApplication.CreateBuilder(args);
+var builder = PlatformWebApplication.CreateBuilder(args);
 builder.AddServiceDefaults("execution");
 builder.AddExecution();
 builder.AddPlatformMessaging(ExecutionModule.AddExecutionConsumers);

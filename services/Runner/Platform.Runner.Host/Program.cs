@@ -3,6 +3,7 @@ using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Logging;
 using Platform.Runner;
+using Platform.ServiceDefaults;
 
 // platform-runner: registers with Runner-Registry and runs jobs until SIGTERM/Ctrl+C, then drains and exits 0.
 // Exits 1 with a clear message when misconfigured or refused at registration.
@@ -40,11 +41,7 @@ catch (Exception ex) when (ex is RunnerConfigurationException or FormatException
 }
 
 var builder = Host.CreateApplicationBuilder();
-builder.Logging.ClearProviders().AddSimpleConsole(o =>
-{
-    o.SingleLine = true;
-    o.TimestampFormat = "HH:mm:ss.fff ";
-});
+builder.AddServiceDefaults("runner");
 builder.Services.AddRunnerAgent(options);
 var host = builder.Build();
 var agent = host.Services.GetRequiredService<RunnerAgent>();

@@ -3,7 +3,7 @@ using Platform.BuildingBlocks.Persistence;
 using Platform.RunnerRegistry;
 using Platform.ServiceDefaults;
 
-var builder = WebApplication.CreateBuilder(args);
+var builder = PlatformWebApplication.CreateBuilder(args);
 builder.AddServiceDefaults("runner-registry");
 builder.AddRunnerRegistry();
 builder.AddPlatformMessaging();

@@ -6,7 +6,7 @@ using Platform.RunnerRegistry;
 using Platform.ServiceDefaults;
 using Platform.Standalone;
 
-var builder = WebApplication.CreateBuilder(args);
+var builder = PlatformWebApplication.CreateBuilder(args);
 builder.AddServiceDefaults("platform-standalone");
 builder.UseThisHostForEveryContext();
 builder.AddDefinitions();
