@@ -27,8 +27,6 @@ namespace Platform.RunnerRegistry.Tests;
 /// </summary>
 public class RegistryFixture : IAsyncLifetime
 {
-    public const string DefaultPostgres = "Host=127.0.0.1;Port=5432;Username=postgres;Password=postgres";
-
     private readonly string database = "platform_test_" + Guid.NewGuid().ToString("N")[..12];
     private WebApplication? app;
 
@@ -50,9 +48,8 @@ public class RegistryFixture : IAsyncLifetime
         // calls between the in-test client and server, whatever the registry did. A higher floor removes them.
         ThreadPool.GetMinThreads(out var workers, out var io);
         ThreadPool.SetMinThreads(Math.Max(workers, 32), Math.Max(io, 32));
-        var server = Environment.GetEnvironmentVariable("PLATFORM_TEST_POSTGRES") is { Length: > 0 } configured
-            ? configured
-            : DefaultPostgres;
+        // PLATFORM_TEST_POSTGRES when given (CI), otherwise a Testcontainers PostgreSQL.
+        var server = await Platform.Testing.TestDatabase.ServerAsync();
         ConnectionString = new NpgsqlConnectionStringBuilder(server) { Database = database }.ConnectionString;
 
         var builder = WebApplication.CreateBuilder(new WebApplicationOptions { EnvironmentName = "Testing" });

@@ -27,7 +27,8 @@ public static class TestDatabase
         return new NpgsqlConnectionStringBuilder(server) { Database = name }.ConnectionString;
     }
 
-    private static async Task<string> ServerAsync()
+    /// <summary>The server's connection string, without a database of the tests' own.</summary>
+    public static async Task<string> ServerAsync()
     {
         await Gate.WaitAsync();
         try
