@@ -38,7 +38,7 @@ public static class ExecutionModule
         builder.AddOutbox(Schema);
         builder.Services.AddSingleton(TimeProvider.System);
         builder.Services.AddSingleton<ExecutionStore>();
-        builder.Services.AddSingleton<ExecutionEngine>();
+        builder.Services.AddSingleton<IExecutionEngine, ExecutionEngine>();
         builder.Services.AddSingleton<IWorkflowCatalog, GrpcWorkflowCatalog>();
         builder.Services.AddSingleton<IJobQueue, GrpcJobQueue>();
         builder.Services.AddHostedService<DispatchRelay>();

@@ -29,7 +29,7 @@ public sealed class ExecutionEngine(
     [FromKeyedServices(ExecutionModule.Schema)] Outbox outbox,
     PgNotificationHub notifications,
     TimeProvider clock,
-    ILogger<ExecutionEngine> logger)
+    ILogger<ExecutionEngine> logger) : IExecutionEngine
 {
     private const int CacheLimit = 10_000;
 

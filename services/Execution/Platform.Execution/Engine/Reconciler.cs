@@ -17,7 +17,7 @@ namespace Platform.Execution.Engine;
 /// a late real event after this changes nothing.
 /// </summary>
 internal sealed class Reconciler(
-    NpgsqlDataSource dataSource, ExecutionStore store, ExecutionEngine engine, IJobQueue jobQueue,
+    NpgsqlDataSource dataSource, ExecutionStore store, IExecutionEngine engine, IJobQueue jobQueue,
     IConfiguration configuration, ILogger<Reconciler> logger) : BackgroundService
 {
     protected override async Task ExecuteAsync(CancellationToken stoppingToken)

@@ -14,7 +14,7 @@ using Core = Platform.Execution.Core;
 namespace Platform.Execution.Grpc;
 
 /// <summary>The Execution context's API: maps proto messages to the engine's domain types and back.</summary>
-internal sealed class ExecutionsService(ExecutionEngine engine, ExecutionStore store, NpgsqlDataSource dataSource)
+internal sealed class ExecutionsService(IExecutionEngine engine, ExecutionStore store, NpgsqlDataSource dataSource)
     : Executions.ExecutionsBase
 {
     private const int MaxIdempotencyKeyLength = 200;

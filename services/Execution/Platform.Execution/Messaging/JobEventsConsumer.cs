@@ -8,7 +8,7 @@ using Platform.RunnerRegistry.Contracts;
 namespace Platform.Execution.Messaging;
 
 /// <summary>Turns Runner-Registry's job events into the core's step events.</summary>
-public sealed class JobEventsConsumer(ExecutionEngine engine) : IConsumer<JobStarted>, IConsumer<JobFinished>
+public sealed class JobEventsConsumer(IExecutionEngine engine) : IConsumer<JobStarted>, IConsumer<JobFinished>
 {
     public Task Consume(ConsumeContext<JobStarted> context)
     {
