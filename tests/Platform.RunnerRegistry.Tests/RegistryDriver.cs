@@ -93,6 +93,23 @@ public static class RegistryDriver
         }
     }
 
+    public static async Task CancelAsync(this RegistryFixture f, string reason, params string[] jobIds)
+    {
+        var request = new CancelJobsRequest { Reason = reason };
+        request.JobIds.AddRange(jobIds);
+        await f.Registry.CancelJobsAsync(request);
+    }
+
+    public static AsyncUnaryCall<AwaitCancellationsResponse> AwaitCancellations(this RegistryFixture f, TestRunner runner,
+        int waitSeconds, params JobRef[] running)
+    {
+        var request = new AwaitCancellationsRequest { WaitSeconds = waitSeconds };
+        request.Running.AddRange(running);
+        return f.Agent.AwaitCancellationsAsync(request, runner.Headers);
+    }
+
+    public static JobRef Ref(string jobId, int attempt) => new() { JobId = jobId, Attempt = attempt };
+
     public static Task<RpcException> RefusedAsync(Func<Task> call) => Assert.ThrowsAsync<RpcException>(call);
 
     /// <summary>A real runner agent (Platform.Runner) against the fixture's registry.</summary>

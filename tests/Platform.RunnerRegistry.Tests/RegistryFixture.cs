@@ -123,6 +123,8 @@ public sealed class RecordedEvents
 
     public void Add(Guid? messageId, object message) => received.Enqueue((messageId, message));
 
+    public int Count<T>(Func<T, bool> match) => received.Count(r => r.Message is T typed && match(typed));
+
     public async Task<(Guid? MessageId, T Message)> WaitForAsync<T>(Func<T, bool> match, TimeSpan? timeout = null)
     {
         var deadline = DateTime.UtcNow + (timeout ?? TimeSpan.FromSeconds(10));

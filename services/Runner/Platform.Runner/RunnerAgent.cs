@@ -10,16 +10,27 @@ namespace Platform.Runner;
 
 /// <summary>
 /// The runner agent, in the manner of actions/runner's listener: a session (Register, retried with jittered backoff
-/// until the registry answers, fatal when it refuses), a heartbeat loop that keeps the leases alive and obeys
-/// cancellations, and an acquire loop holding one long poll at a time while there is free capacity. Each job is
-/// reported started, run concurrently by the executor and completed (reports retried on transient errors). On stop
-/// the agent drains: no more acquiring, running jobs finish (bounded by <see cref="RunnerOptions.DrainTimeout"/>).
+/// until the registry answers, fatal when it refuses), a heartbeat loop that keeps the leases alive, an acquire loop
+/// holding one long poll at a time while there is free capacity, and — while any job runs — one AwaitCancellations
+/// long poll naming the running jobs (re-issued whenever that set changes), so a cancelled job is killed within
+/// moments. Each job is reported started, run concurrently by the executor and completed (reports retried on
+/// transient errors); a job the registry told the runner to stop is killed and reported too (the registry ends it
+/// cancelled, or refuses the report when the lease was no longer this runner's). On stop the agent drains: no more
+/// acquiring, running jobs finish (bounded by <see cref="RunnerOptions.DrainTimeout"/>).
 /// </summary>
 public sealed class RunnerAgent
 {
     private static readonly TimeSpan CallTimeout = TimeSpan.FromSeconds(30);
     private static readonly TimeSpan ReportGiveUpAfter = TimeSpan.FromMinutes(5);
     private static readonly TimeSpan StopGrace = TimeSpan.FromSeconds(30);
+
+    /// <summary>The error a job the registry told the runner to stop is reported with (the registry puts the cancel
+    /// reason in its place).</summary>
+    public const string CancelledError = "cancelled";
+
+    /// <summary>The exit code reported for a job that did not run to an exit (the executor failed, or it was stopped
+    /// before it started).</summary>
+    public const int NotRunExitCode = -1;
 
     private readonly RunnerOptions options;
     private readonly IJobExecutor executor;
@@ -28,6 +39,7 @@ public sealed class RunnerAgent
     private readonly ConcurrentDictionary<Guid, RunningJob> running = new();
     private readonly TaskCompletionSource<RunnerExit> completion = new(TaskCreationOptions.RunContinuationsAsynchronously);
     private readonly TaskCompletionSource<string> registered = new(TaskCreationOptions.RunContinuationsAsynchronously);
+    private readonly Pulse watchedJobsChanged = new();
     private int started;
 
     public RunnerAgent(RunnerOptions options, IJobExecutor executor, ILogger<RunnerAgent> logger, TimeProvider? time = null)
@@ -96,14 +108,16 @@ public sealed class RunnerAgent
         {
             registered.TrySetResult(session.RunnerId);
             using var stopAcquiring = CancellationTokenSource.CreateLinkedTokenSource(stoppingToken, session.Ending);
-            using var stopHeartbeats = new CancellationTokenSource();
-            var heartbeats = HeartbeatLoopAsync(session, stopHeartbeats.Token);
+            // Heartbeats and cancellations go on while draining: the running jobs keep their leases and can be cancelled.
+            using var stopWatching = new CancellationTokenSource();
+            var heartbeats = HeartbeatLoopAsync(session, stopWatching.Token);
+            var cancellations = CancellationLoopAsync(session, stopWatching.Token);
 
             await AcquireLoopAsync(session, stopAcquiring.Token);
             await DrainAsync(session);
 
-            await stopHeartbeats.CancelAsync();
-            await heartbeats;
+            await stopWatching.CancelAsync();
+            await Task.WhenAll(heartbeats, cancellations);
             return session.Fatal ?? new RunnerExit(RunnerExitReason.Stopped, "stopped after draining");
         }
     }
@@ -182,16 +196,8 @@ public sealed class RunnerAgent
                     failures = 0;
                 }
 
-                foreach (var cancel in response.Cancel)
-                {
-                    if (Guid.TryParse(cancel.JobId, out var jobId) && running.TryGetValue(jobId, out var job)
-                                                                   && job.Attempt == cancel.Attempt)
-                    {
-                        logger.LogWarning("Stopping job {JobId} attempt {Attempt}: the registry no longer leases it to this runner",
-                            jobId, cancel.Attempt);
-                        job.Stop("the registry no longer leases the job to this runner (lease lapsed or job cancelled)", report: false);
-                    }
-                }
+                // Normally AwaitCancellations has said so already; this catches what it missed (e.g. while it failed).
+                StopJobsTheRegistryNamed(response.Cancel);
 
                 if (response.Drain && session.RequestDrain())
                 {
@@ -214,6 +220,90 @@ public sealed class RunnerAgent
                 {
                     logger.LogWarning("Heartbeat failed ({Reason}); retrying every {Interval}", Describe(ex), session.HeartbeatInterval);
                 }
+            }
+        }
+    }
+
+    /// <summary>
+    /// While jobs run, holds one AwaitCancellations long poll naming them; when the set of jobs to watch changes (a job
+    /// starts, ends or is being stopped) the outstanding call is cancelled and a new one issued. The jobs an answer
+    /// names are killed and reported.
+    /// </summary>
+    private async Task CancellationLoopAsync(Session session, CancellationToken stop)
+    {
+        var backoff = new Backoff(TimeSpan.FromSeconds(1), TimeSpan.FromSeconds(30));
+        var wait = TimeSpan.FromSeconds(options.AcquireWaitSeconds);
+        while (!stop.IsCancellationRequested && session.Fatal is null)
+        {
+            // Taken before looking at the jobs, so a change in between re-issues the call.
+            var changed = watchedJobsChanged.Next;
+            var watched = running.Values.Where(j => j.Watched).ToList();
+            if (watched.Count == 0)
+            {
+                await changed.WaitAsync(stop).ConfigureAwait(ConfigureAwaitOptions.SuppressThrowing);
+                continue;
+            }
+
+            var request = new AwaitCancellationsRequest { WaitSeconds = options.AcquireWaitSeconds };
+            request.Running.AddRange(watched.Select(j => new JobRef { JobId = j.JobId.ToString(), Attempt = j.Attempt }));
+            using var call = CancellationTokenSource.CreateLinkedTokenSource(stop);
+            try
+            {
+                var pending = session.Client.AwaitCancellationsAsync(request, session.Headers, Deadline(wait + CallTimeout),
+                    call.Token).ResponseAsync;
+                if (await Task.WhenAny(pending, changed) != pending)
+                {
+                    await call.CancelAsync();
+                }
+
+                AwaitCancellationsResponse response;
+                try
+                {
+                    response = await pending;
+                }
+                catch (Exception ex) when (ex is RpcException { StatusCode: StatusCode.Cancelled } or OperationCanceledException
+                                           && call.IsCancellationRequested && !stop.IsCancellationRequested)
+                {
+                    continue; // the jobs to watch changed: ask again about the new set
+                }
+
+                backoff.Reset();
+                StopJobsTheRegistryNamed(response.Cancel);
+            }
+            catch (Exception ex) when (stop.IsCancellationRequested && ex is OperationCanceledException or RpcException)
+            {
+                break;
+            }
+            catch (RpcException ex) when (ex.StatusCode == StatusCode.Unauthenticated)
+            {
+                Fail(session, ex);
+                break;
+            }
+            catch (RpcException ex)
+            {
+                var delay = backoff.Next();
+                logger.LogWarning("Waiting for cancellations failed ({Reason}); retrying in {Delay:0.0} s (heartbeats still carry them)",
+                    Describe(ex), delay.TotalSeconds);
+                await Task.Delay(delay, time, stop).ConfigureAwait(ConfigureAwaitOptions.SuppressThrowing);
+            }
+        }
+    }
+
+    /// <summary>
+    /// Kills the jobs the registry named (cancelled, or no longer this runner's — the answer does not say which) and
+    /// reports them: the registry ends a cancelled job cancelled and refuses the report of a lease that is not this
+    /// runner's any more, so reporting is right in both cases.
+    /// </summary>
+    private void StopJobsTheRegistryNamed(IEnumerable<JobRef> jobs)
+    {
+        foreach (var named in jobs)
+        {
+            if (Guid.TryParse(named.JobId, out var jobId) && running.TryGetValue(jobId, out var job)
+                                                            && job.Attempt == named.Attempt && job.Watched
+                                                            && job.Stop(CancelledError, report: true, byRegistry: true))
+            {
+                logger.LogWarning("Stopping job {JobId} attempt {Attempt}: the registry cancelled it (or no longer leases it to this runner)",
+                    jobId, named.Attempt);
             }
         }
     }
@@ -272,8 +362,9 @@ public sealed class RunnerAgent
 
     private void StartJob(Session session, JobLease lease)
     {
-        var job = new RunningJob(Guid.Parse(lease.JobId), lease.Attempt);
+        var job = new RunningJob(Guid.Parse(lease.JobId), lease.Attempt, watchedJobsChanged);
         running[job.JobId] = job;
+        watchedJobsChanged.Fire();
         logger.LogInformation("Leased job {JobId} attempt {Attempt}: step '{Step}' of execution {ExecutionId}",
             job.JobId, job.Attempt, lease.StepName, lease.ExecutionId);
         job.Completion = Task.Run(() => RunJobAsync(session, lease, job));
@@ -283,25 +374,39 @@ public sealed class RunnerAgent
     {
         try
         {
-            var reportedStart = await ReportAsync(session, job, "report the start of",
-                ct => session.Client.ReportJobStartedAsync(
-                    new ReportJobStartedRequest { JobId = lease.JobId, Attempt = lease.Attempt },
-                    session.Headers, Deadline(CallTimeout), ct).ResponseAsync);
-            if (!reportedStart)
+            JobRunResult result;
+            if (job.StopReason is null)
             {
-                return;
+                var reportedStart = await ReportAsync(session, job, "report the start of",
+                    ct => session.Client.ReportJobStartedAsync(
+                        new ReportJobStartedRequest { JobId = lease.JobId, Attempt = lease.Attempt },
+                        session.Headers, Deadline(CallTimeout), ct).ResponseAsync);
+                if (!reportedStart)
+                {
+                    return;
+                }
             }
 
-            JobRunResult result;
-            try
+            if (job.StopToken.IsCancellationRequested)
             {
-                result = await executor.RunAsync(ToRunnerJob(lease), job.StopToken);
+                // Stopped before it ran (e.g. cancelled right after the lease): nothing to kill, only to report.
+                result = new JobRunResult(NotRunExitCode, new Dictionary<string, string>(), "", "");
             }
-            catch (Exception ex)
+            else
             {
-                logger.LogError(ex, "The executor failed on job {JobId} attempt {Attempt}", job.JobId, job.Attempt);
-                result = new JobRunResult(-1, new Dictionary<string, string>(), $"the runner failed to run the job: {ex.Message}", "");
+                try
+                {
+                    result = await executor.RunAsync(ToRunnerJob(lease), job.StopToken);
+                }
+                catch (Exception ex)
+                {
+                    logger.LogError(ex, "The executor failed on job {JobId} attempt {Attempt}", job.JobId, job.Attempt);
+                    result = new JobRunResult(NotRunExitCode, new Dictionary<string, string>(),
+                        $"the runner failed to run the job: {ex.Message}", "");
+                }
             }
+
+            job.MarkFinishing();
 
             if (job.StopReason is { } reason)
             {
@@ -339,6 +444,7 @@ public sealed class RunnerAgent
         finally
         {
             running.TryRemove(job.JobId, out _);
+            watchedJobsChanged.Fire();
             job.Dispose();
             session.Slots.Release();
         }
@@ -374,6 +480,14 @@ public sealed class RunnerAgent
             }
             catch (RpcException ex) when (!IsTransient(ex.StatusCode))
             {
+                if (job.StoppedByRegistry)
+                {
+                    // Expected when the registry took the job away (lease lapsed, job requeued): it is not ours to report.
+                    logger.LogInformation("Job {JobId} attempt {Attempt} is no longer this runner's; its report was refused: {Reason}",
+                        job.JobId, job.Attempt, Describe(ex));
+                    return false;
+                }
+
                 logger.LogWarning("The registry refused to {What} job {JobId} attempt {Attempt}: {Reason}",
                     what, job.JobId, job.Attempt, Describe(ex));
                 job.Stop("the registry refused a report about the job", report: false);
@@ -530,10 +644,11 @@ public sealed class RunnerAgent
     }
 
     /// <summary>A job this runner holds, and how to stop it.</summary>
-    private sealed class RunningJob(Guid jobId, int attempt) : IDisposable
+    private sealed class RunningJob(Guid jobId, int attempt, Pulse watchedJobsChanged) : IDisposable
     {
         private readonly CancellationTokenSource stop = new();
         private string? stopReason;
+        private volatile bool finishing;
 
         public Guid JobId { get; } = jobId;
         public int Attempt { get; } = attempt;
@@ -544,11 +659,21 @@ public sealed class RunnerAgent
         /// <summary>Whether the result of a stopped job is still reported (true when the runner itself stopped it).</summary>
         public bool ReportAfterStop { get; private set; }
 
-        public void Stop(string reason, bool report)
+        /// <summary>Stopped because the registry said so (cancelled, or no longer this runner's).</summary>
+        public bool StoppedByRegistry { get; private set; }
+
+        /// <summary>Whether AwaitCancellations watches the job: it runs, and nothing is stopping or reporting it yet.</summary>
+        public bool Watched => StopReason is null && !finishing;
+
+        /// <returns>true when this was the first stop (the one whose reason and reporting count).</returns>
+        public bool Stop(string reason, bool report, bool byRegistry = false)
         {
-            if (Interlocked.CompareExchange(ref stopReason, reason, null) is null)
+            var first = Interlocked.CompareExchange(ref stopReason, reason, null) is null;
+            if (first)
             {
                 ReportAfterStop = report;
+                StoppedByRegistry = byRegistry;
+                watchedJobsChanged.Fire();
             }
 
             try
@@ -559,8 +684,29 @@ public sealed class RunnerAgent
             {
                 // Already finished.
             }
+
+            return first;
+        }
+
+        /// <summary>The executor is done with the job; only its report remains.</summary>
+        public void MarkFinishing()
+        {
+            finishing = true;
+            watchedJobsChanged.Fire();
         }
 
         public void Dispose() => stop.Dispose();
+    }
+
+    /// <summary>A broadcast wake-up: take <see cref="Next"/> before looking, then await it; a fire in between is never lost.</summary>
+    private sealed class Pulse
+    {
+        private TaskCompletionSource current = new(TaskCreationOptions.RunContinuationsAsynchronously);
+
+        public Task Next => Volatile.Read(ref current).Task;
+
+        public void Fire() =>
+            Interlocked.Exchange(ref current, new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously))
+                .TrySetResult();
     }
 }

@@ -49,7 +49,7 @@ public sealed class RunnerOptions
     /// running jobs finish before it stops them and reports them failed.</summary>
     public TimeSpan DrainTimeout { get; init; } = TimeSpan.FromMinutes(5);
 
-    /// <summary>How long one AcquireJob long poll may be held by the server (seconds, at most 60).</summary>
+    /// <summary>How long one long poll (AcquireJob, AwaitCancellations) may be held by the server (seconds, at most 60).</summary>
     public int AcquireWaitSeconds { get; init; } = 30;
 
     /// <summary><c>PLATFORM_RUNNER_WORK_DIR</c>: where each job gets a fresh directory (default: a temp directory).</summary>

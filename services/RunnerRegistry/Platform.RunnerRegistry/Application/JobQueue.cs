@@ -1,3 +1,5 @@
+using System.Data;
+using System.Globalization;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Logging;
@@ -14,9 +16,10 @@ using Platform.RunnerRegistry.Persistence;
 namespace Platform.RunnerRegistry.Application;
 
 /// <summary>
-/// The job queue as runners and Execution see it. Long polls sleep on the <c>runners_jobs</c> NOTIFY channel
-/// (one LISTEN connection per process, fanned out by <see cref="PgNotificationHub"/>): every enqueue or requeue
-/// wakes them, so a job is handed out as soon as its transaction commits — no polling interval.
+/// The job queue as runners and Execution see it. Long polls sleep on NOTIFY channels (one LISTEN connection per
+/// process, fanned out by <see cref="PgNotificationHub"/>): AcquireJob on <c>runners_jobs</c>, pulsed by every enqueue
+/// or requeue, so a job is handed out as soon as its transaction commits — no polling interval; AwaitCancellations on
+/// <c>runners_cancel</c>, pulsed by every cancel request and by every job taken from its runner.
 /// </summary>
 internal sealed class JobQueue
 {
@@ -32,6 +35,7 @@ internal sealed class JobQueue
     private readonly IHostApplicationLifetime lifetime;
     private readonly ILogger<JobQueue> logger;
     private readonly Signal jobsQueued;
+    private readonly Signal jobsToStop;
 
     public JobQueue(
         NpgsqlDataSource dataSource,
@@ -54,6 +58,7 @@ internal sealed class JobQueue
         this.logger = logger;
         // Subscribed at construction (before the hosts start) so the first LISTEN already includes the channel.
         jobsQueued = notifications.Channel(JobStore.JobsChannel);
+        jobsToStop = notifications.Channel(JobStore.CancelChannel);
     }
 
     public async Task EnqueueAsync(IReadOnlyList<NewJob> jobs, CancellationToken cancellationToken)
@@ -72,6 +77,9 @@ internal sealed class JobQueue
     }
 
     public void WakeWaiters() => jobsQueued.Pulse();
+
+    /// <summary>Wakes this process's AwaitCancellations long polls (other replicas get the NOTIFY).</summary>
+    public void WakeCancellationWaiters() => jobsToStop.Pulse();
 
     /// <summary>
     /// A lease of the oldest job the runner can take, waiting up to <paramref name="wait"/> for one; null when the
@@ -127,7 +135,8 @@ internal sealed class JobQueue
         }
     }
 
-    /// <summary>Extends the leases the runner still holds and names those it must stop (not its own any more).</summary>
+    /// <summary>Extends the leases the runner still holds and names those it must stop (not its own any more, or their
+    /// cancel was requested).</summary>
     public async Task<IReadOnlyList<JobRefKey>> HeartbeatAsync(AuthenticatedRunner runner, IReadOnlyList<JobRefKey> running,
         CancellationToken cancellationToken)
     {
@@ -139,7 +148,8 @@ internal sealed class JobQueue
         }
 
         var held = await store.ExtendLeasesAsync(connection, runner.Id, running, options.LeaseTimeout, cancellationToken);
-        return running.Except(held).ToList();
+        return running.Except(held.Select(h => h.Job)).Concat(held.Where(h => h.CancelRequested).Select(h => h.Job))
+            .Distinct().ToList();
     }
 
     /// <summary>leased → running, with <see cref="JobStarted"/> in the same transaction. Repeating it is harmless.</summary>
@@ -168,7 +178,9 @@ internal sealed class JobQueue
 
     /// <summary>
     /// Finishes the job with the runner's result and <see cref="JobFinished"/> in one transaction. A retry carrying the
-    /// same result for a job this lease already finished succeeds without doing anything.
+    /// same result for a job this lease already finished succeeds without doing anything. A job whose cancel was
+    /// requested ends cancelled whatever the result; a report about a lease that already ended cancelled (the report
+    /// was retried, or the lease lapsed first) is accepted and changes nothing.
     /// </summary>
     public async Task CompleteAsync(AuthenticatedRunner runner, Guid jobId, int attempt, JobResult reported,
         CancellationToken cancellationToken)
@@ -186,6 +198,11 @@ internal sealed class JobQueue
                 throw JobOwnership.NotHeld(jobId, attempt, current);
             }
 
+            if (current.Status == JobStatus.Cancelled)
+            {
+                return; // cancelled while this runner held it: the job's end does not depend on the report
+            }
+
             var stored = await store.GetResultAsync(connection, transaction, jobId);
             if (stored is not null && stored.SameAs(result))
             {
@@ -198,13 +215,134 @@ internal sealed class JobQueue
 
         await outbox.AddAsync(connection, transaction, DeterministicGuid.Create(jobId.ToString(), attempt.ToString(), "finished"),
             new JobFinished(jobId, finished.ExecutionId, finished.StepName, finished.StepAttempt, attempt, runner.Id,
-                result.Outcome, result.ExitCode, result.Outputs, NullIfEmpty(result.Error), NullIfEmpty(result.OutputTail),
-                finished.StartedAtUtc, finished.FinishedAtUtc));
+                finished.Status.ToOutcome(), result.ExitCode, result.Outputs, NullIfEmpty(finished.Error),
+                NullIfEmpty(result.OutputTail), finished.StartedAtUtc, finished.FinishedAtUtc));
         await transaction.CommitAsync(cancellationToken);
+        if (finished.Status == JobStatus.Cancelled)
+        {
+            logger.LogInformation("Job {JobId} attempt {Attempt} ended cancelled (runner {Runner} reported exit code {ExitCode})",
+                jobId, attempt, runner.Name, result.ExitCode);
+        }
+    }
+
+    /// <summary>
+    /// Cancels jobs in one transaction (idempotent): a queued job ends cancelled at once, with <see cref="JobFinished"/>
+    /// (outcome Cancelled, no exit code); a leased or running one gets the cancel request recorded and its runner is
+    /// woken (it kills the job and reports it, which ends it cancelled); finished and unknown jobs are left alone.
+    /// </summary>
+    public async Task CancelAsync(IReadOnlyCollection<Guid> jobIds, string reason, CancellationToken cancellationToken)
+    {
+        if (jobIds.Count == 0)
+        {
+            return;
+        }
+
+        await using var connection = await dataSource.OpenConnectionAsync(cancellationToken);
+        await using var transaction = await connection.BeginTransactionAsync(cancellationToken);
+        var outcome = await store.CancelAsync(connection, transaction, jobIds.Distinct().ToArray(), reason, cancellationToken);
+        await AddEndedByRegistryAsync(connection, transaction, outcome.Ended);
+        await transaction.CommitAsync(cancellationToken);
+        if (outcome.Requested > 0)
+        {
+            WakeCancellationWaiters();
+        }
+
+        if (outcome.Ended.Count > 0 || outcome.Requested > 0)
+        {
+            logger.LogInformation(
+                "Cancel ({Reason}): {Ended} queued job(s) cancelled, {Requested} leased or running job(s) asked to stop",
+                reason, outcome.Ended.Count, outcome.Requested);
+        }
+    }
+
+    /// <summary>
+    /// Of <paramref name="running"/>, the jobs the runner must stop (cancel requested, or not its own at that attempt
+    /// any more), waiting up to <paramref name="wait"/> for one; empty when the wait ends (or the host stops) first.
+    /// </summary>
+    public async Task<IReadOnlyList<JobRefKey>> AwaitCancellationsAsync(AuthenticatedRunner runner,
+        IReadOnlyList<JobRefKey> running, TimeSpan wait, CancellationToken cancellationToken)
+    {
+        var started = time.GetTimestamp();
+        var jobs = running.Distinct().ToList();
+        using var stop = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken, lifetime.ApplicationStopping);
+        while (true)
+        {
+            // Taken before looking, so a cancel committed between the look and the wait still wakes us.
+            var wake = jobsToStop.Next;
+            if (jobs.Count > 0)
+            {
+                var toStop = await store.FindToStopAsync(runner.Id, jobs, cancellationToken);
+                if (toStop.Count > 0)
+                {
+                    return toStop;
+                }
+            }
+
+            var remaining = wait - time.GetElapsedTime(started);
+            if (remaining <= TimeSpan.Zero || lifetime.ApplicationStopping.IsCancellationRequested)
+            {
+                return [];
+            }
+
+            try
+            {
+                await wake.WaitAsync(remaining, time, stop.Token);
+            }
+            catch (TimeoutException)
+            {
+                return [];
+            }
+            catch (OperationCanceledException) when (!cancellationToken.IsCancellationRequested)
+            {
+                return []; // the host is stopping: answer now rather than hold shutdown
+            }
+        }
+    }
+
+    /// <summary>
+    /// Puts jobs whose lease lapsed back in the queue — or, when their cancel was requested, ends them cancelled with
+    /// <see cref="JobFinished"/> — in one transaction per batch. Returns how many jobs it released.
+    /// </summary>
+    public async Task<(int Requeued, int Cancelled)> ReleaseLapsedAsync(int batchSize, CancellationToken cancellationToken)
+    {
+        await using var connection = await dataSource.OpenConnectionAsync(cancellationToken);
+        await using var transaction = await connection.BeginTransactionAsync(cancellationToken);
+        var released = await store.ReleaseLapsedAsync(connection, transaction, batchSize, cancellationToken);
+        await AddEndedByRegistryAsync(connection, transaction, released);
+        await transaction.CommitAsync(cancellationToken);
+        var requeued = released.Count(r => r.Status == JobStatus.Queued);
+        if (requeued > 0)
+        {
+            WakeWaiters();
+        }
+
+        if (released.Count > 0)
+        {
+            WakeCancellationWaiters();
+        }
+
+        return (requeued, released.Count - requeued);
+    }
+
+    /// <summary>
+    /// <see cref="JobFinished"/> for the jobs among <paramref name="jobs"/> the registry itself ended (cancelled while
+    /// queued, or a cancel-requested job whose lease ended without a report), in the caller's transaction.
+    /// </summary>
+    public async Task AddEndedByRegistryAsync(IDbConnection connection, IDbTransaction transaction,
+        IReadOnlyList<JobStore.EndedRow> jobs)
+    {
+        foreach (var job in jobs.Where(j => j.Status.IsFinished()))
+        {
+            await outbox.AddAsync(connection, transaction,
+                DeterministicGuid.Create(job.JobId.ToString(), job.Attempt.ToString(CultureInfo.InvariantCulture), "finished"),
+                new JobFinished(job.JobId, job.ExecutionId, job.StepName, job.StepAttempt, job.Attempt, job.RunnerId,
+                    job.Status.ToOutcome(), null, new Dictionary<string, string>(), job.Error, null, job.StartedAtUtc,
+                    job.FinishedAtUtc));
+        }
     }
 
     public Task<IReadOnlyList<JobView>> GetJobsAsync(Guid[] jobIds, CancellationToken cancellationToken) =>
         store.GetJobsAsync(jobIds, cancellationToken);
 
-    private static string? NullIfEmpty(string value) => value.Length == 0 ? null : value;
+    private static string? NullIfEmpty(string? value) => string.IsNullOrEmpty(value) ? null : value;
 }

@@ -7,8 +7,9 @@ namespace Platform.RunnerRegistry.Application;
 
 /// <summary>
 /// Puts jobs whose lease lapsed back in the queue (their next lease gets attempt + 1, which fences off the old
-/// runner's reports). Sleeps until the earliest lease could lapse — one indexed query per wake — or at most one
-/// lease timeout. Safe with several replicas (FOR UPDATE SKIP LOCKED).
+/// runner's reports); a lapsed job whose cancel was requested ends cancelled instead. Sleeps until the earliest lease
+/// could lapse — one indexed query per wake — or at most one lease timeout. Safe with several replicas (FOR UPDATE
+/// SKIP LOCKED).
 /// </summary>
 internal sealed class LeaseReaper(
     JobStore store, JobQueue queue, IOptions<RunnerRegistryOptions> options, TimeProvider time, ILogger<LeaseReaper> logger)
@@ -26,12 +27,20 @@ internal sealed class LeaseReaper(
             TimeSpan sleep;
             try
             {
-                int requeued;
-                while ((requeued = await store.RequeueLapsedAsync(BatchSize, stoppingToken)) > 0)
+                while (true)
                 {
-                    logger.LogInformation("Requeued {Count} job(s) whose lease lapsed", requeued);
-                    queue.WakeWaiters();
-                    if (requeued < BatchSize)
+                    var (requeued, cancelled) = await queue.ReleaseLapsedAsync(BatchSize, stoppingToken);
+                    if (requeued > 0)
+                    {
+                        logger.LogInformation("Requeued {Count} job(s) whose lease lapsed", requeued);
+                    }
+
+                    if (cancelled > 0)
+                    {
+                        logger.LogInformation("Cancelled {Count} job(s) whose lease lapsed after their cancel was requested", cancelled);
+                    }
+
+                    if (requeued + cancelled < BatchSize)
                     {
                         break;
                     }

@@ -9,7 +9,7 @@ namespace Platform.RunnerRegistry.Application;
 /// <summary>
 /// Registers runners. Registering the name of a live runner replaces it (like <c>config.sh --replace</c>): its
 /// credential stops working and the jobs it held are requeued at once, which is how a restarted runner gets its jobs
-/// running again without waiting for their leases to lapse.
+/// running again without waiting for their leases to lapse (those whose cancel was requested end cancelled instead).
 /// </summary>
 internal sealed class RunnerRegistration(
     NpgsqlDataSource dataSource,
@@ -40,9 +40,11 @@ internal sealed class RunnerRegistration(
         await runners.MarkRegistrationTokenUsedAsync(connection, transaction, token.Id);
         await runners.LockNameAsync(connection, transaction, name);
         var replaced = await runners.ReplaceByNameAsync(connection, transaction, name);
-        var requeued = replaced.Count == 0
-            ? 0
-            : await jobs.RequeueHeldByAsync(connection, transaction, replaced.Select(r => r.Id).ToArray());
+        var released = replaced.Count == 0
+            ? []
+            : await jobs.ReleaseHeldByAsync(connection, transaction, replaced.Select(r => r.Id).ToArray());
+        await queue.AddEndedByRegistryAsync(connection, transaction, released);
+        var requeued = released.Count(j => j.Status == JobStatus.Queued);
 
         var runnerId = Guid.CreateVersion7();
         var credential = Secrets.NewCredential();
@@ -55,17 +57,18 @@ internal sealed class RunnerRegistration(
             authenticator.Forget(old.CredentialHash);
         }
 
-        if (replaced.Count > 0)
+        if (released.Count > 0)
         {
             // Requeued jobs are for the waiting runners; a replaced runner's own long poll ends (unauthenticated).
             queue.WakeWaiters();
+            queue.WakeCancellationWaiters();
         }
 
         if (replaced.Count > 0)
         {
             logger.LogInformation(
-                "Runner {Name} registered as {RunnerId}, replacing {Replaced}; {Requeued} job(s) it held were requeued",
-                name, runnerId, replaced.Select(r => r.Id), requeued);
+                "Runner {Name} registered as {RunnerId}, replacing {Replaced}; {Requeued} job(s) it held were requeued, {Cancelled} cancelled",
+                name, runnerId, replaced.Select(r => r.Id), requeued, released.Count - requeued);
         }
         else
         {

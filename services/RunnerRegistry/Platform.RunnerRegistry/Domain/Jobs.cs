@@ -3,8 +3,10 @@ using Platform.RunnerRegistry.Contracts;
 
 namespace Platform.RunnerRegistry.Domain;
 
-/// <summary>The life of a job: queued → leased → running → succeeded | failed (| cancelled); a lapsed lease puts a
-/// leased or running job back to queued, and its next lease has attempt + 1.</summary>
+/// <summary>The life of a job: queued → leased → running → succeeded | failed | cancelled; a lapsed lease puts a
+/// leased or running job back to queued, and its next lease has attempt + 1. Cancelling a queued job ends it at once;
+/// cancelling a held one records the request, and the job ends cancelled when its runner reports it or its lease
+/// ends without a report.</summary>
 public enum JobStatus
 {
     Queued,
@@ -37,6 +39,15 @@ public static class JobStatuses
         "failed" => JobStatus.Failed,
         "cancelled" => JobStatus.Cancelled,
         _ => throw new InvalidOperationException($"unknown job state '{state}'"),
+    };
+
+    /// <summary>The outcome <see cref="JobFinished"/> carries for a finished job.</summary>
+    public static JobOutcome ToOutcome(this JobStatus status) => status switch
+    {
+        JobStatus.Succeeded => JobOutcome.Succeeded,
+        JobStatus.Failed => JobOutcome.Failed,
+        JobStatus.Cancelled => JobOutcome.Cancelled,
+        _ => throw new ArgumentOutOfRangeException(nameof(status), status, "the job has not finished"),
     };
 
     public static bool IsHeld(this JobStatus status) => status is JobStatus.Leased or JobStatus.Running;

@@ -39,13 +39,7 @@ internal sealed class RunnerAgentService(
     public override async Task<AcquireJobResponse> AcquireJob(AcquireJobRequest request, ServerCallContext context)
     {
         var runner = RunnerCredentialInterceptor.RunnerOf(context);
-        var wait = request.WaitSeconds switch
-        {
-            < 0 => throw new ValidationFailedException("wait_seconds", "must not be negative"),
-            0 => JobQueue.DefaultWait,
-            _ => TimeSpan.FromSeconds(Math.Min(request.WaitSeconds, JobQueue.MaxWait.TotalSeconds)),
-        };
-        var lease = await queue.AcquireAsync(runner, wait, context.CancellationToken);
+        var lease = await queue.AcquireAsync(runner, WaitOf(request.WaitSeconds), context.CancellationToken);
         return new AcquireJobResponse { Job = lease?.ToProto() };
     }
 
@@ -64,6 +58,26 @@ internal sealed class RunnerAgentService(
         await queue.CompleteAsync(runner, JobId(request.JobId), request.Attempt, result, context.CancellationToken);
         return new ReportJobResponse();
     }
+
+    public override async Task<AwaitCancellationsResponse> AwaitCancellations(AwaitCancellationsRequest request,
+        ServerCallContext context)
+    {
+        var runner = RunnerCredentialInterceptor.RunnerOf(context);
+        var running = request.Running.Select((j, i) => j.ToKey($"running[{i}].job_id")).ToList();
+        var wait = WaitOf(request.WaitSeconds);
+        var cancel = await queue.AwaitCancellationsAsync(runner, running, wait, context.CancellationToken);
+        var response = new AwaitCancellationsResponse();
+        response.Cancel.AddRange(cancel.Select(c => c.ToProto()));
+        return response;
+    }
+
+    /// <summary>How long a long poll may be held: 0 means the default, more than the maximum means the maximum.</summary>
+    private static TimeSpan WaitOf(int waitSeconds) => waitSeconds switch
+    {
+        < 0 => throw new ValidationFailedException("wait_seconds", "must not be negative"),
+        0 => JobQueue.DefaultWait,
+        _ => TimeSpan.FromSeconds(Math.Min(waitSeconds, JobQueue.MaxWait.TotalSeconds)),
+    };
 
     private static Guid JobId(string value) =>
         Guid.TryParse(value, out var id) ? id : throw new NotFoundException("job", value);

@@ -60,11 +60,25 @@ internal sealed class RunnerRegistryService(
         return new EnqueueJobsResponse();
     }
 
+    /// <summary>The longest cancel reason kept (the rest is cut): it becomes the job's error.</summary>
+    public const int MaxReasonLength = 1000;
+
+    public override async Task<CancelJobsResponse> CancelJobs(CancelJobsRequest request, ServerCallContext context)
+    {
+        var ids = JobIds(request.JobIds);
+        var reason = string.IsNullOrWhiteSpace(request.Reason) ? "cancelled" : request.Reason.Trim();
+        if (reason.Length > MaxReasonLength)
+        {
+            reason = reason[..MaxReasonLength];
+        }
+
+        await queue.CancelAsync(ids, reason, context.CancellationToken);
+        return new CancelJobsResponse();
+    }
+
     public override async Task<GetJobsResponse> GetJobs(GetJobsRequest request, ServerCallContext context)
     {
-        var ids = request.JobIds.Select((id, i) => Guid.TryParse(id, out var g)
-            ? g
-            : throw new ValidationFailedException($"job_ids[{i}]", "must be a UUID")).ToArray();
+        var ids = JobIds(request.JobIds);
         var response = new GetJobsResponse();
         if (ids.Length > 0)
         {
@@ -73,4 +87,8 @@ internal sealed class RunnerRegistryService(
 
         return response;
     }
+
+    private static Guid[] JobIds(IEnumerable<string> ids) => ids.Select((id, i) => Guid.TryParse(id, out var g)
+        ? g
+        : throw new ValidationFailedException($"job_ids[{i}]", "must be a UUID")).ToArray();
 }

@@ -6,13 +6,37 @@ using Platform.RunnerRegistry.Domain;
 
 namespace Platform.RunnerRegistry.Persistence;
 
-/// <summary>The job queue in <c>runners.jobs</c>: enqueue, lease (FOR UPDATE SKIP LOCKED), reports, lease expiry.</summary>
+/// <summary>The job queue in <c>runners.jobs</c>: enqueue, lease (FOR UPDATE SKIP LOCKED), reports, lease expiry, cancel.</summary>
 internal sealed class JobStore(NpgsqlDataSource dataSource)
 {
     /// <summary>NOTIFY channel pulsed whenever a job becomes queued.</summary>
     public const string JobsChannel = "runners_jobs";
 
+    /// <summary>NOTIFY channel pulsed whenever a held job must stop: its cancel was requested, or it was taken from its
+    /// runner (lease lapsed, runner replaced). AwaitCancellations long polls sleep on it.</summary>
+    public const string CancelChannel = "runners_cancel";
+
     private const string NotifyJobs = $"SELECT pg_notify('{JobsChannel}', '')";
+    private const string NotifyCancel = $"SELECT pg_notify('{CancelChannel}', '')";
+
+    /// <summary>What a leased or running job becomes when its lease ends without a report (lapsed, or its runner was
+    /// replaced): queued again for a new attempt — or, when its cancel was requested, cancelled (the holder keeps its
+    /// name on the job, and <c>error</c> is the cancel reason). The old values are what the CASEs read.</summary>
+    private const string ReleaseHeld = """
+            state = CASE WHEN j.cancel_requested_at IS NULL THEN 'queued' ELSE 'cancelled' END,
+            runner_id = CASE WHEN j.cancel_requested_at IS NULL THEN NULL ELSE j.runner_id END,
+            leased_at = CASE WHEN j.cancel_requested_at IS NULL THEN NULL ELSE j.leased_at END,
+            started_at = CASE WHEN j.cancel_requested_at IS NULL THEN NULL ELSE j.started_at END,
+            finished_at = CASE WHEN j.cancel_requested_at IS NULL THEN NULL ELSE clock_timestamp() END,
+            error = CASE WHEN j.cancel_requested_at IS NULL THEN j.error ELSE j.cancel_reason END,
+            lease_expires_at = NULL
+        """;
+
+    private const string EndedColumns = """
+        j.id AS JobId, j.state AS State, j.attempt AS Attempt, j.execution_id AS ExecutionId, j.step_name AS StepName,
+        j.step_attempt AS StepAttempt, j.runner_id AS RunnerId, j.started_at AS StartedAt, j.finished_at AS FinishedAt,
+        j.error AS Error
+        """;
 
     /// <returns>How many of the jobs were new (the others were enqueued before: enqueueing is idempotent).</returns>
     public async Task<int> EnqueueAsync(IReadOnlyList<NewJob> jobs, CancellationToken cancellationToken)
@@ -122,17 +146,23 @@ internal sealed class JobStore(NpgsqlDataSource dataSource)
             new { runnerId, jobId, attempt, leaseSeconds = leaseTimeout.TotalSeconds }, transaction);
     }
 
-    /// <summary>Finishes the lease the runner holds; null when it does not hold it (nothing changes).</summary>
+    /// <summary>
+    /// Finishes the lease the runner holds; null when it does not hold it (nothing changes). A job whose cancel was
+    /// requested ends <c>cancelled</c> with the cancel reason as its error, whatever its exit code (kept, with the
+    /// output, as the runner sent them).
+    /// </summary>
     public async Task<FinishedRow?> MarkFinishedAsync(IDbConnection connection, IDbTransaction transaction,
         Guid runnerId, Guid jobId, int attempt, JobResult result)
     {
         const string sql = """
             UPDATE runners.jobs
-            SET state = @state, finished_at = clock_timestamp(), lease_expires_at = NULL, exit_code = @exitCode,
-                outputs = @outputs::jsonb, error = @error, output_tail = @outputTail
+            SET state = CASE WHEN cancel_requested_at IS NULL THEN @state ELSE 'cancelled' END,
+                error = CASE WHEN cancel_requested_at IS NULL THEN @error ELSE cancel_reason END,
+                finished_at = clock_timestamp(), lease_expires_at = NULL, exit_code = @exitCode,
+                outputs = @outputs::jsonb, output_tail = @outputTail
             WHERE id = @jobId AND attempt = @attempt AND runner_id = @runnerId AND state IN ('leased', 'running')
             RETURNING execution_id AS ExecutionId, step_name AS StepName, step_attempt AS StepAttempt,
-                      started_at AS StartedAt, finished_at AS FinishedAt
+                      started_at AS StartedAt, finished_at AS FinishedAt, state AS State, error AS Error
             """;
         return await connection.QuerySingleOrDefaultAsync<FinishedRow>(sql, new
         {
@@ -147,9 +177,10 @@ internal sealed class JobStore(NpgsqlDataSource dataSource)
         }, transaction);
     }
 
-    /// <summary>Extends the leases of the listed jobs the runner still holds; returns those it holds.</summary>
-    public async Task<IReadOnlyList<JobRefKey>> ExtendLeasesAsync(NpgsqlConnection connection, Guid runnerId,
-        IReadOnlyList<JobRefKey> jobs, TimeSpan leaseTimeout, CancellationToken cancellationToken)
+    /// <summary>Extends the leases of the listed jobs the runner still holds; returns those it holds, each with whether
+    /// its cancel was requested.</summary>
+    public async Task<IReadOnlyList<(JobRefKey Job, bool CancelRequested)>> ExtendLeasesAsync(NpgsqlConnection connection,
+        Guid runnerId, IReadOnlyList<JobRefKey> jobs, TimeSpan leaseTimeout, CancellationToken cancellationToken)
     {
         if (jobs.Count == 0)
         {
@@ -157,12 +188,19 @@ internal sealed class JobStore(NpgsqlDataSource dataSource)
         }
 
         const string sql = """
+            WITH held AS (
+                SELECT h.id
+                FROM runners.jobs h JOIN unnest(@jobIds::uuid[], @attempts::int[]) AS named(id, attempt)
+                     ON h.id = named.id AND h.attempt = named.attempt
+                WHERE h.runner_id = @runnerId AND h.state IN ('leased', 'running')
+                ORDER BY h.id
+                FOR UPDATE OF h -- in id order, as CancelJobs locks, so the two cannot deadlock
+            )
             UPDATE runners.jobs j
             SET lease_expires_at = clock_timestamp() + make_interval(secs => @leaseSeconds)
-            FROM unnest(@jobIds::uuid[], @attempts::int[]) AS held(id, attempt)
-            WHERE j.id = held.id AND j.attempt = held.attempt AND j.runner_id = @runnerId
-              AND j.state IN ('leased', 'running')
-            RETURNING j.id AS JobId, j.attempt AS Attempt
+            FROM held
+            WHERE j.id = held.id
+            RETURNING j.id AS JobId, j.attempt AS Attempt, j.cancel_requested_at IS NOT NULL AS CancelRequested
             """;
         var rows = await connection.QueryAsync<HeldRow>(new CommandDefinition(sql, new
         {
@@ -171,30 +209,101 @@ internal sealed class JobStore(NpgsqlDataSource dataSource)
             attempts = jobs.Select(j => j.Attempt).ToArray(),
             leaseSeconds = leaseTimeout.TotalSeconds,
         }, cancellationToken: cancellationToken));
+        return rows.Select(r => (new JobRefKey(r.JobId, r.Attempt), r.CancelRequested)).ToList();
+    }
+
+    /// <summary>
+    /// Of the jobs a runner says it runs, those it must stop: cancel requested, or not held by it at that attempt any
+    /// more (finished, requeued, leased elsewhere, unknown). Primary-key lookups only.
+    /// </summary>
+    public async Task<IReadOnlyList<JobRefKey>> FindToStopAsync(Guid runnerId, IReadOnlyList<JobRefKey> jobs,
+        CancellationToken cancellationToken)
+    {
+        const string sql = """
+            SELECT r.id AS JobId, r.attempt AS Attempt
+            FROM unnest(@jobIds::uuid[], @attempts::int[]) AS r(id, attempt)
+            LEFT JOIN runners.jobs j ON j.id = r.id
+            WHERE j.id IS NULL OR j.attempt <> r.attempt OR j.runner_id IS DISTINCT FROM @runnerId
+               OR j.state NOT IN ('leased', 'running') OR j.cancel_requested_at IS NOT NULL
+            """;
+        await using var connection = await dataSource.OpenConnectionAsync(cancellationToken);
+        var rows = await connection.QueryAsync<JobRefRow>(new CommandDefinition(sql, new
+        {
+            runnerId,
+            jobIds = jobs.Select(j => j.JobId).ToArray(),
+            attempts = jobs.Select(j => j.Attempt).ToArray(),
+        }, cancellationToken: cancellationToken));
         return rows.Select(r => new JobRefKey(r.JobId, r.Attempt)).ToList();
     }
 
-    /// <summary>Requeues the jobs held by the given (replaced) registrations; the next lease gets attempt + 1.</summary>
-    public async Task<int> RequeueHeldByAsync(IDbConnection connection, IDbTransaction transaction, Guid[] runnerIds)
+    /// <summary>
+    /// Cancels jobs, idempotently: queued ones end <c>cancelled</c> now (returned, for their events); leased and
+    /// running ones get the cancel request recorded (the first reason stays) and the runners are notified; finished
+    /// and unknown ones are left alone. The rows are locked in id order first, so overlapping calls cannot deadlock.
+    /// </summary>
+    public async Task<CancelOutcome> CancelAsync(IDbConnection connection, IDbTransaction transaction, Guid[] jobIds,
+        string reason, CancellationToken cancellationToken)
     {
-        const string sql = """
-            UPDATE runners.jobs
-            SET state = 'queued', runner_id = NULL, leased_at = NULL, lease_expires_at = NULL, started_at = NULL
-            WHERE runner_id = ANY(@runnerIds) AND state IN ('leased', 'running')
+        const string sql = $"""
+            SELECT id FROM runners.jobs WHERE id = ANY(@jobIds) ORDER BY id FOR UPDATE;
+
+            UPDATE runners.jobs j
+            SET state = 'cancelled', finished_at = clock_timestamp(), lease_expires_at = NULL, error = @reason
+            WHERE j.id = ANY(@jobIds) AND j.state = 'queued'
+            RETURNING {EndedColumns};
+
+            UPDATE runners.jobs j
+            SET cancel_requested_at = clock_timestamp(), cancel_reason = @reason
+            WHERE j.id = ANY(@jobIds) AND j.state IN ('leased', 'running') AND j.cancel_requested_at IS NULL
+            RETURNING j.id;
             """;
-        var requeued = await connection.ExecuteAsync(sql, new { runnerIds }, transaction);
-        if (requeued > 0)
+        List<EndedRow> ended;
+        int requested;
+        await using (var results = await connection.QueryMultipleAsync(new CommandDefinition(sql, new { jobIds, reason },
+                         transaction, cancellationToken: cancellationToken)))
         {
-            await connection.ExecuteAsync(NotifyJobs, transaction: transaction);
+            await results.ReadAsync<Guid>();
+            ended = (await results.ReadAsync<EndedRow>()).AsList();
+            requested = (await results.ReadAsync<Guid>()).Count();
         }
 
-        return requeued;
+        if (requested > 0)
+        {
+            await connection.ExecuteAsync(new CommandDefinition(NotifyCancel, transaction: transaction,
+                cancellationToken: cancellationToken));
+        }
+
+        return new CancelOutcome(ended, requested);
     }
 
-    /// <summary>Requeues up to <paramref name="batchSize"/> jobs whose lease lapsed.</summary>
-    public async Task<int> RequeueLapsedAsync(int batchSize, CancellationToken cancellationToken)
+    /// <summary>Releases the jobs held by the given (replaced) registrations (see <see cref="ReleaseHeld"/>): requeued
+    /// ones get attempt + 1 at their next lease; cancel-requested ones end cancelled.</summary>
+    public async Task<IReadOnlyList<EndedRow>> ReleaseHeldByAsync(IDbConnection connection, IDbTransaction transaction,
+        Guid[] runnerIds)
     {
-        const string sql = """
+        const string sql = $"""
+            WITH held AS (
+                SELECT id FROM runners.jobs
+                WHERE runner_id = ANY(@runnerIds) AND state IN ('leased', 'running')
+                ORDER BY id
+                FOR UPDATE -- in id order, as CancelJobs locks, so the two cannot deadlock
+            )
+            UPDATE runners.jobs j
+            SET {ReleaseHeld}
+            FROM held
+            WHERE j.id = held.id
+            RETURNING {EndedColumns}
+            """;
+        var released = (await connection.QueryAsync<EndedRow>(sql, new { runnerIds }, transaction)).AsList();
+        await NotifyReleasedAsync(connection, transaction, released, CancellationToken.None);
+        return released;
+    }
+
+    /// <summary>Releases up to <paramref name="batchSize"/> jobs whose lease lapsed (see <see cref="ReleaseHeld"/>).</summary>
+    public async Task<IReadOnlyList<EndedRow>> ReleaseLapsedAsync(IDbConnection connection, IDbTransaction transaction,
+        int batchSize, CancellationToken cancellationToken)
+    {
+        const string sql = $"""
             WITH lapsed AS (
                 SELECT id FROM runners.jobs
                 WHERE state IN ('leased', 'running') AND lease_expires_at <= clock_timestamp()
@@ -203,21 +312,28 @@ internal sealed class JobStore(NpgsqlDataSource dataSource)
                 FOR UPDATE SKIP LOCKED
             )
             UPDATE runners.jobs j
-            SET state = 'queued', runner_id = NULL, leased_at = NULL, lease_expires_at = NULL, started_at = NULL
+            SET {ReleaseHeld}
             FROM lapsed
             WHERE j.id = lapsed.id
+            RETURNING {EndedColumns}
             """;
-        await using var connection = await dataSource.OpenConnectionAsync(cancellationToken);
-        await using var transaction = await connection.BeginTransactionAsync(cancellationToken);
-        var requeued = await connection.ExecuteAsync(new CommandDefinition(sql, new { batchSize }, transaction,
-            cancellationToken: cancellationToken));
-        if (requeued > 0)
+        var released = (await connection.QueryAsync<EndedRow>(new CommandDefinition(sql, new { batchSize }, transaction,
+            cancellationToken: cancellationToken))).AsList();
+        await NotifyReleasedAsync(connection, transaction, released, cancellationToken);
+        return released;
+    }
+
+    /// <summary>Requeued jobs wake the acquiring runners; every released job was taken from its runner, which must stop it.</summary>
+    private static async Task NotifyReleasedAsync(IDbConnection connection, IDbTransaction transaction,
+        IReadOnlyList<EndedRow> released, CancellationToken cancellationToken)
+    {
+        if (released.Count == 0)
         {
-            await connection.ExecuteAsync(new CommandDefinition(NotifyJobs, transaction: transaction, cancellationToken: cancellationToken));
+            return;
         }
 
-        await transaction.CommitAsync(cancellationToken);
-        return requeued;
+        var sql = released.Any(r => r.Status == JobStatus.Queued) ? $"{NotifyJobs}; {NotifyCancel};" : NotifyCancel;
+        await connection.ExecuteAsync(new CommandDefinition(sql, transaction: transaction, cancellationToken: cancellationToken));
     }
 
     /// <summary>Time until the earliest lease lapses, by the database's clock (negative: already lapsed); null when
@@ -271,11 +387,24 @@ internal sealed class JobStore(NpgsqlDataSource dataSource)
         public DateTimeOffset StartedAtUtc => Utc(StartedAt);
     }
 
-    internal sealed record FinishedRow(Guid ExecutionId, string StepName, int StepAttempt, DateTime? StartedAt, DateTime FinishedAt)
+    internal sealed record FinishedRow(Guid ExecutionId, string StepName, int StepAttempt, DateTime? StartedAt, DateTime FinishedAt,
+        string State, string? Error)
     {
         public DateTimeOffset? StartedAtUtc => StartedAt is { } s ? Utc(s) : null;
         public DateTimeOffset FinishedAtUtc => Utc(FinishedAt);
+        public JobStatus Status => JobStatuses.FromDb(State);
     }
+
+    /// <summary>A job the registry itself moved out of leased/running or queued: requeued, or ended (cancelled).</summary>
+    internal sealed record EndedRow(Guid JobId, string State, int Attempt, Guid ExecutionId, string StepName, int StepAttempt,
+        Guid? RunnerId, DateTime? StartedAt, DateTime? FinishedAt, string? Error)
+    {
+        public JobStatus Status => JobStatuses.FromDb(State);
+        public DateTimeOffset? StartedAtUtc => StartedAt is { } s ? Utc(s) : null;
+        public DateTimeOffset FinishedAtUtc => FinishedAt is { } f ? Utc(f) : throw new InvalidOperationException("the job has not ended");
+    }
+
+    internal sealed record CancelOutcome(IReadOnlyList<EndedRow> Ended, int Requested);
 
     private sealed record LeaseRow(Guid JobId, int Attempt, Guid ExecutionId, string StepName, int StepAttempt, string Spec,
         DateTime LeaseExpiresAt)
@@ -286,7 +415,9 @@ internal sealed class JobStore(NpgsqlDataSource dataSource)
 
     private sealed record OwnershipRow(string State, int Attempt, Guid? RunnerId);
 
-    private sealed record HeldRow(Guid JobId, int Attempt);
+    private sealed record HeldRow(Guid JobId, int Attempt, bool CancelRequested);
+
+    private sealed record JobRefRow(Guid JobId, int Attempt);
 
     private sealed record ResultRow(int ExitCode, string? Outputs, string? Error, string? OutputTail);
 
