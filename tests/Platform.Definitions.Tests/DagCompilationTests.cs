@@ -177,7 +177,7 @@ public class DagCompilationTests
     }
 
     [Fact]
-    public void With_and_reserved_keys_are_kept_on_the_step_and_in_the_dag()
+    public void With_and_step_options_are_kept_on_the_step_and_resolved_in_the_dag()
     {
         var workflow = CompileYaml("""
             name: options
@@ -194,12 +194,18 @@ public class DagCompilationTests
 
         var step = workflow.Dag.Steps[0];
         Assert.Equal("""{"version":"v1.2.3","replicas":3,"dry_run":false}""", step.With!.Value.GetRawText());
-        Assert.Equal(Platform.Definitions.Domain.StepItem.ReservedKeys.Order(), step.Options.Keys.Order());
-        Assert.Equal("\"5m\"", step.Options["timeout"].GetRawText());
-        Assert.Equal(3, step.Options["retry"].GetProperty("max_attempts").GetInt32());
+        var retry = step.Retry!;
+        Assert.Equal((3, 1000L, 60_000L, 2.0, true), (retry.MaxAttempts, retry.InitialMs, retry.MaxMs, retry.Multiplier, retry.Jitter));
+        Assert.Empty(retry.NonRetryableExitCodes);
+        Assert.Equal(300_000, step.TimeoutMs);
+        Assert.Equal("${{ inputs.deploy }}", step.If);
+        Assert.True(step.ContinueOnFailure);
+        Assert.Equal(IdOf("builder"), step.Compensation!.AgentId);
+        Assert.Equal("""{"undo":true}""", step.Compensation.With!.Value.GetRawText());
 
         var stored = Platform.Definitions.Domain.WorkflowDocumentJson.Write(workflow.Document);
         Assert.Contains("\"continue_on_failure\":true", stored, StringComparison.Ordinal);
         Assert.Contains("\"if\":\"${{ inputs.deploy }}\"", stored, StringComparison.Ordinal);
+        Assert.Contains("\"timeout\":\"5m\"", stored, StringComparison.Ordinal);
     }
 }

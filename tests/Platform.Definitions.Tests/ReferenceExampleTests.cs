@@ -71,6 +71,39 @@ public class ReferenceExampleTests
     }
 
     [Fact]
+    public void Sequential_example_is_stored_exactly_as_before_the_step_options()
+    {
+        var stored = WorkflowDocumentJson.Write(CompileYaml(Example("sequential.yaml")).Document);
+
+        Assert.Equal($$"""
+            {"name":"Deploy Application","description":"","team_id":"default","steps":[{{
+                Step("Run Tests", "test-runner")}},{{
+                Step("Build Docker Image", "builder")}},{{
+                Step("Deploy to Production", "deployer")[..^1]}},"requires":["Run Tests","Build Docker Image"]}]}
+            """, stored);
+
+        static string Step(string name, string agent) =>
+            $$"""{"name":"{{name}}","type":"agent","agent_id":"{{IdOf(agent)}}","agent":"{{agent}}"}""";
+    }
+
+    [Theory]
+    [InlineData("sequential.yaml")]
+    [InlineData("parallel.yaml")]
+    [InlineData("event-driven.yaml")]
+    public void Examples_resolve_to_plain_agent_steps(string example)
+    {
+        var dag = CompileYaml(Example(example)).Dag;
+
+        Assert.Equal(0, dag.TimeoutMs);
+        Assert.All(dag.Steps, s =>
+        {
+            Assert.Equal(StepItem.AgentType, s.Type);
+            Assert.NotNull(s.AgentId);
+            Assert.Equal(("", null, 0L, false, null), (s.If, s.Retry, s.TimeoutMs, s.ContinueOnFailure, s.Compensation));
+        });
+    }
+
+    [Fact]
     public void Reference_json_body_reads_as_a_document()
     {
         var document = WorkflowYaml.Parse(ReferenceBody("test-agent-uuid", "builder-agent-uuid", "deployer-agent-uuid")).Document;

@@ -111,14 +111,17 @@ public sealed record AgentReferences(IReadOnlyList<Guid> Ids, IReadOnlyList<stri
         var names = new HashSet<string>(StringComparer.Ordinal);
         foreach (var step in document.Parallel.Concat(document.Steps).SelectMany(Leaves))
         {
-            if (Guid.TryParse(step.AgentId, out var id))
+            foreach (var (agentId, agent) in new[] { (step.AgentId, step.Agent), (step.Compensate?.AgentId ?? "", step.Compensate?.Agent ?? "") })
             {
-                ids.Add(id);
-            }
+                if (Guid.TryParse(agentId, out var id))
+                {
+                    ids.Add(id);
+                }
 
-            if (step.Agent.Length > 0)
-            {
-                names.Add(step.Agent);
+                if (agent.Length > 0)
+                {
+                    names.Add(agent);
+                }
             }
         }
 

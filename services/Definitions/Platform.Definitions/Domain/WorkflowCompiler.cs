@@ -1,5 +1,6 @@
 using System.Text.Json;
 using Platform.BuildingBlocks.Errors;
+using Platform.Workflow.Expressions;
 
 namespace Platform.Definitions.Domain;
 
@@ -15,6 +16,12 @@ namespace Platform.Definitions.Domain;
 /// <item>Top-level <c>parallel</c> members are independent. When <c>steps</c> is given too, the top-level
 /// <c>parallel</c> is a group placed before the first item of <c>steps</c>.</item>
 /// <item>Only the name is required: a workflow without steps is valid (the reference API says so).</item>
+/// <item>A step is an agent step (an agent by name or id) or an approval step (<c>type: approval</c>: no agent, no
+/// retry, no compensation; its <c>timeout</c> is how long it waits). Durations are checked by <see cref="Durations"/>;
+/// retry, timeout, compensation and continue_on_failure belong on steps, not on parallel groups.</item>
+/// <item>Every <c>if</c> and every <c>${{ }}</c> in a string of <c>with</c> (and of <c>compensate.with</c>) must
+/// parse, and every step it reads must have finished before the step starts: an ancestor in the DAG. A compensation
+/// may also read its own step. Inputs cannot be checked (workflows declare no input schema).</item>
 /// </list>
 /// </summary>
 public static class WorkflowCompiler
@@ -25,10 +32,18 @@ public static class WorkflowCompiler
 
     private sealed record Leaf(string Path, StepItem Item)
     {
-        public Guid AgentId { get; set; }
+        public Guid? AgentId { get; set; }
         public string AgentName { get; set; } = "";
+        public Guid? CompensationAgentId { get; set; }
+        public string CompensationAgentName { get; set; } = "";
         public List<string> DependsOn { get; } = [];
+
+        /// <summary>The parsed <c>if</c> and templates of the step, by field path, for the reference checks.</summary>
+        public List<(string Field, IReadOnlyList<ExpressionReference> References, bool MayReadItself)> Expressions { get; } = [];
     }
+
+    /// <summary>A resolved agent reference: its id and name (null id when it does not resolve).</summary>
+    private readonly record struct AgentRef(Guid? Id, string Name);
 
     /// <summary>An item of the sequence: a single step, or a group of members that start together.</summary>
     private sealed record Unit(string Path, StepItem? Group, IReadOnlyList<Leaf> Members);
@@ -60,10 +75,17 @@ public static class WorkflowCompiler
                 CheckStep(leaf);
             }
 
+            var beforeDependencies = violations.Count;
             ResolveDependencies();
             if (namesValid)
             {
                 FindCycles();
+            }
+
+            // Ancestry is only known for a sound graph: names unique, requires resolved, no cycles.
+            if (namesValid && violations.Count == beforeDependencies)
+            {
+                CheckReferences();
             }
 
             if (violations.Count > 0)
@@ -78,9 +100,47 @@ public static class WorkflowCompiler
                 Parallel = document.Parallel.Select((item, i) => Normalise(item, $"parallel[{i}]", byPath)).ToList(),
                 Steps = document.Steps.Select((item, i) => Normalise(item, $"steps[{i}]", byPath)).ToList(),
             };
-            var dag = new WorkflowDag(leaves.Select(l =>
-                new DagStep(l.Item.Name, l.DependsOn, l.AgentId, l.Item.With, l.Item.Options)).ToList());
+            var dag = new WorkflowDag([.. leaves.Select(ToDagStep)], Durations.Milliseconds(document.Timeout));
             return new CompiledWorkflow(normalised, dag);
+        }
+
+        private static DagStep ToDagStep(Leaf leaf)
+        {
+            var step = leaf.Item;
+            return new DagStep(step.Name, leaf.DependsOn, step.IsApproval ? StepItem.ApprovalType : StepItem.AgentType,
+                step.IsApproval ? null : leaf.AgentId, step.With)
+            {
+                If = step.If,
+                Retry = step.Retry is { } retry ? Resolve(retry) : null,
+                TimeoutMs = Durations.Milliseconds(step.Timeout),
+                ContinueOnFailure = step.ContinueOnFailure ?? false,
+                Compensation = step.Compensate is { } compensate
+                    ? new DagCompensation(leaf.CompensationAgentId!.Value, compensate.With)
+                    : null,
+            };
+        }
+
+        /// <summary>Defaults: initial 1s (or max, when max is shorter), max 5m (or initial, when initial is longer),
+        /// multiplier 2, jitter on, no non-retryable exit codes.</summary>
+        private static DagRetry Resolve(RetrySpec retry)
+        {
+            var backoff = retry.Backoff ?? new BackoffSpec("", "", null, null);
+            var initial = Durations.Milliseconds(backoff.Initial);
+            var max = Durations.Milliseconds(backoff.Max);
+            var defaultInitial = (long)DagRetry.DefaultInitial.TotalMilliseconds;
+            var defaultMax = (long)DagRetry.DefaultMax.TotalMilliseconds;
+            if (initial == 0)
+            {
+                initial = max == 0 ? defaultInitial : Math.Min(defaultInitial, max);
+            }
+
+            if (max == 0)
+            {
+                max = Math.Max(defaultMax, initial);
+            }
+
+            return new DagRetry(retry.MaxAttempts!.Value, initial, max, backoff.Multiplier ?? DagRetry.DefaultMultiplier,
+                backoff.Jitter ?? DagRetry.DefaultJitter, retry.NonRetryableExitCodes ?? []);
         }
 
         private void CheckHeader()
@@ -126,6 +186,8 @@ public static class WorkflowCompiler
                     }
                 }
             }
+
+            CheckDuration(document.Timeout, "timeout");
         }
 
         private void CollectUnits()
@@ -203,9 +265,16 @@ public static class WorkflowCompiler
                 violations.Add(new(path + ".with", onMembers));
             }
 
-            foreach (var key in group.Options.Keys)
+            foreach (var (key, given) in new[]
+                     {
+                         ("if", group.If.Length > 0), ("retry", group.Retry is not null), ("timeout", group.Timeout.Length > 0),
+                         ("compensate", group.Compensate is not null), ("continue_on_failure", group.ContinueOnFailure is not null),
+                     })
             {
-                violations.Add(new($"{path}.{key}", onMembers));
+                if (given)
+                {
+                    violations.Add(new($"{path}.{key}", onMembers));
+                }
             }
 
             if (group.Parallel!.Count == 0)
@@ -260,65 +329,299 @@ public static class WorkflowCompiler
         {
             var step = leaf.Item;
             var path = leaf.Path;
-            if (step.Type.Length > 0 && step.Type != "agent")
+            if (step.Type.Length > 0 && !StepItem.Types.Contains(step.Type))
             {
-                violations.Add(new(path + ".type", $"unknown step type '{step.Type}'; the supported type is 'agent'"));
+                violations.Add(new(path + ".type",
+                    $"unknown step type '{step.Type}'; the supported types are 'agent' and 'approval'"));
             }
 
-            if (step.With is { } with)
+            CheckWith(step.With, path + ".with");
+            if (step.IsApproval)
             {
-                if (with.ValueKind != JsonValueKind.Object)
+                const string noAgent = "an approval step runs no agent: it waits for the signal named after the step";
+                if (step.Agent.Length > 0)
                 {
-                    violations.Add(new(path + ".with", "must be a map of inputs"));
+                    violations.Add(new(path + ".agent", noAgent));
                 }
-                else if (with.GetRawText().Length > WorkflowLimits.MaxWithBytes)
+
+                if (step.AgentId.Length > 0)
                 {
-                    violations.Add(new(path + ".with", $"must be at most {WorkflowLimits.MaxWithBytes} bytes as JSON"));
+                    violations.Add(new(path + ".agent_id", noAgent));
+                }
+
+                if (step.Retry is not null)
+                {
+                    violations.Add(new(path + ".retry", "does not apply to an approval step: it waits for a signal, nothing is retried"));
+                }
+
+                if (step.Compensate is not null)
+                {
+                    violations.Add(new(path + ".compensate", "does not apply to an approval step: it has nothing to undo"));
                 }
             }
+            else
+            {
+                var agent = ResolveAgent(step.Agent, step.AgentId, path);
+                leaf.AgentId = agent.Id;
+                leaf.AgentName = agent.Name;
+            }
 
-            ResolveAgent(leaf);
+            CheckDuration(step.Timeout, path + ".timeout");
+            if (step.Retry is { } retry && !step.IsApproval)
+            {
+                CheckRetry(retry, path + ".retry");
+            }
+
+            if (step.Compensate is { } compensate && !step.IsApproval)
+            {
+                var compensation = ResolveAgent(compensate.Agent, compensate.AgentId, path + ".compensate");
+                leaf.CompensationAgentId = compensation.Id;
+                leaf.CompensationAgentName = compensation.Name;
+                CheckWith(compensate.With, path + ".compensate.with");
+            }
+
+            ParseExpressions(leaf);
         }
 
-        private void ResolveAgent(Leaf leaf)
+        private void CheckWith(JsonElement? with, string path)
         {
-            var step = leaf.Item;
-            var path = leaf.Path;
-            if (step.AgentId.Length == 0 && step.Agent.Length == 0)
+            if (with is not { } value)
             {
-                violations.Add(new(path + ".agent", "is required: name an agent (agent) or give its id (agent_id)"));
                 return;
             }
 
-            Guid? byId = null;
-            if (step.AgentId.Length > 0)
+            if (value.ValueKind != JsonValueKind.Object)
             {
-                if (Guid.TryParse(step.AgentId, out var id) && agents.TryGetById(id, out var name))
+                violations.Add(new(path, "must be a map of inputs"));
+            }
+            else if (value.GetRawText().Length > WorkflowLimits.MaxWithBytes)
+            {
+                violations.Add(new(path, $"must be at most {WorkflowLimits.MaxWithBytes} bytes as JSON"));
+            }
+        }
+
+        private void CheckDuration(string duration, string path) => Duration(duration, path);
+
+        /// <summary>The duration when given and valid; a violation when given and invalid.</summary>
+        private TimeSpan? Duration(string duration, string path)
+        {
+            if (duration.Length == 0)
+            {
+                return null;
+            }
+
+            var value = Durations.Parse(duration, out var error);
+            if (value is null)
+            {
+                violations.Add(new(path, error));
+            }
+
+            return value;
+        }
+
+        private void CheckRetry(RetrySpec retry, string path)
+        {
+            if (retry.MaxAttempts is not { } attempts)
+            {
+                violations.Add(new(path + ".max_attempts",
+                    $"is required: attempts in all, the first included (1 to {WorkflowLimits.MaxAttempts})"));
+            }
+            else if (attempts is < 1 or > WorkflowLimits.MaxAttempts)
+            {
+                violations.Add(new(path + ".max_attempts",
+                    $"must be between 1 and {WorkflowLimits.MaxAttempts} (attempts in all, the first included)"));
+            }
+
+            if (retry.Backoff is { } backoff)
+            {
+                var initial = Duration(backoff.Initial, path + ".backoff.initial");
+                var max = Duration(backoff.Max, path + ".backoff.max");
+                if (initial is { } i && max is { } m && m < i)
                 {
-                    byId = id;
-                    leaf.AgentId = id;
-                    leaf.AgentName = name;
+                    violations.Add(new(path + ".backoff.max", $"'{backoff.Max}' is shorter than initial ('{backoff.Initial}')"));
                 }
-                else
+
+                if (backoff.Multiplier is < 1)
                 {
-                    violations.Add(new(path + ".agent_id", $"no agent with id '{step.AgentId}' exists in team '{agents.TeamId}'"));
+                    violations.Add(new(path + ".backoff.multiplier", "must be at least 1 (each wait is the one before times this)"));
                 }
             }
 
-            if (step.Agent.Length > 0)
+            if (retry.NonRetryableExitCodes is { } codes)
             {
-                if (!agents.TryGetByName(step.Agent, out var id))
+                if (codes.Count > WorkflowLimits.MaxExitCodes)
                 {
-                    violations.Add(new(path + ".agent", $"no agent named '{step.Agent}' exists in team '{agents.TeamId}'"));
+                    violations.Add(new(path + ".non_retryable_exit_codes", $"must hold at most {WorkflowLimits.MaxExitCodes} exit codes"));
                 }
-                else if (byId is { } other && other != id)
+
+                for (var j = 0; j < codes.Count; j++)
                 {
-                    violations.Add(new(path + ".agent", $"names agent '{step.Agent}', but agent_id is the id of agent '{leaf.AgentName}'"));
+                    if (codes[j] == 0)
+                    {
+                        violations.Add(new($"{path}.non_retryable_exit_codes[{j}]", "0 means success; it cannot fail a step"));
+                    }
+                }
+            }
+        }
+
+        /// <summary>Parses the step's <c>if</c> and the templates of its <c>with</c> and <c>compensate.with</c>;
+        /// their references are checked once the DAG is known.</summary>
+        private void ParseExpressions(Leaf leaf)
+        {
+            var step = leaf.Item;
+            if (step.If.Length > WorkflowLimits.MaxConditionLength)
+            {
+                violations.Add(new(leaf.Path + ".if", $"must be at most {WorkflowLimits.MaxConditionLength} characters"));
+            }
+            else if (step.If.Length > 0)
+            {
+                try
+                {
+                    leaf.Expressions.Add((leaf.Path + ".if", Expression.ParseCondition(step.If).References, false));
+                }
+                catch (ExpressionException e)
+                {
+                    violations.Add(new(leaf.Path + ".if", $"is not a valid condition: {e.Message}"));
+                }
+            }
+
+            if (step.With is { ValueKind: JsonValueKind.Object } with)
+            {
+                ParseTemplates(leaf, with, leaf.Path + ".with", mayReadItself: false);
+            }
+
+            if (step.Compensate?.With is { ValueKind: JsonValueKind.Object } compensationWith)
+            {
+                ParseTemplates(leaf, compensationWith, leaf.Path + ".compensate.with", mayReadItself: true);
+            }
+        }
+
+        private void ParseTemplates(Leaf leaf, JsonElement value, string path, bool mayReadItself)
+        {
+            switch (value.ValueKind)
+            {
+                case JsonValueKind.Object:
+                    foreach (var property in value.EnumerateObject())
+                    {
+                        ParseTemplates(leaf, property.Value, $"{path}.{property.Name}", mayReadItself);
+                    }
+
+                    break;
+                case JsonValueKind.Array:
+                    var index = 0;
+                    foreach (var item in value.EnumerateArray())
+                    {
+                        ParseTemplates(leaf, item, $"{path}[{index++}]", mayReadItself);
+                    }
+
+                    break;
+                case JsonValueKind.String when Template.ContainsExpression(value.GetString()!):
+                    try
+                    {
+                        leaf.Expressions.Add((path, Template.Parse(value.GetString()!).References, mayReadItself));
+                    }
+                    catch (ExpressionException e)
+                    {
+                        violations.Add(new(path, $"is not a valid expression: {e.Message}"));
+                    }
+
+                    break;
+            }
+        }
+
+        /// <summary>The agent named by <c>agent</c> and/or <c>agent_id</c> (under <paramref name="path"/>) in the team.</summary>
+        private AgentRef ResolveAgent(string agentName, string agentId, string path)
+        {
+            if (agentId.Length == 0 && agentName.Length == 0)
+            {
+                violations.Add(new(path + ".agent", "is required: name an agent (agent) or give its id (agent_id)"));
+                return default;
+            }
+
+            AgentRef byId = default;
+            if (agentId.Length > 0)
+            {
+                if (Guid.TryParse(agentId, out var id) && agents.TryGetById(id, out var name))
+                {
+                    byId = new AgentRef(id, name);
                 }
                 else
                 {
-                    leaf.AgentId = id;
-                    leaf.AgentName = step.Agent;
+                    violations.Add(new(path + ".agent_id", $"no agent with id '{agentId}' exists in team '{agents.TeamId}'"));
+                }
+            }
+
+            if (agentName.Length == 0)
+            {
+                return byId;
+            }
+
+            if (!agents.TryGetByName(agentName, out var named))
+            {
+                violations.Add(new(path + ".agent", $"no agent named '{agentName}' exists in team '{agents.TeamId}'"));
+                return byId;
+            }
+
+            if (byId.Id is { } other && other != named)
+            {
+                violations.Add(new(path + ".agent", $"names agent '{agentName}', but agent_id is the id of agent '{byId.Name}'"));
+                return byId;
+            }
+
+            return new AgentRef(named, agentName);
+        }
+
+        /// <summary>Every step an expression reads must be an ancestor of the expression's step (finished before it
+        /// starts); a compensation may read its own step too.</summary>
+        private void CheckReferences()
+        {
+            var ancestors = new Dictionary<string, HashSet<string>>(StringComparer.Ordinal);
+
+            HashSet<string> AncestorsOf(Leaf leaf)
+            {
+                if (!ancestors.TryGetValue(leaf.Item.Name, out var set))
+                {
+                    set = new HashSet<string>(StringComparer.Ordinal);
+                    foreach (var dependency in leaf.DependsOn)
+                    {
+                        set.Add(dependency);
+                        set.UnionWith(AncestorsOf(leavesByName[dependency]));
+                    }
+
+                    ancestors[leaf.Item.Name] = set;
+                }
+
+                return set;
+            }
+
+            foreach (var leaf in leaves)
+            {
+                foreach (var (field, references, mayReadItself) in leaf.Expressions)
+                {
+                    foreach (var reference in references.Where(r => r.Step is not null).DistinctBy(r => r.Step))
+                    {
+                        var target = reference.Step!;
+                        var self = leaf.Item.Name;
+                        if (target == self)
+                        {
+                            if (!mayReadItself)
+                            {
+                                violations.Add(new(field, $"reads step '{target}', which is this step: a step cannot read its own " +
+                                    "status or outputs (its compensate.with can)"));
+                            }
+                        }
+                        else if (!leavesByName.ContainsKey(target))
+                        {
+                            violations.Add(new(field, groupsByName.ContainsKey(target)
+                                ? $"reads '{target}', a parallel group: name one of its steps (steps.<name>.outputs.<key>)"
+                                : $"reads step '{target}', but this workflow has no step named '{target}'"));
+                        }
+                        else if (!AncestorsOf(leaf).Contains(target))
+                        {
+                            violations.Add(new(field, $"reads step '{target}', which does not finish before step '{self}' " +
+                                $"starts: add '{target}' to the requires of '{self}' (or of a step it requires)"));
+                        }
+                    }
                 }
             }
         }
@@ -461,7 +764,20 @@ public static class WorkflowCompiler
             }
 
             var leaf = byPath[path];
-            return item with { Type = "agent", AgentId = leaf.AgentId.ToString(), Agent = leaf.AgentName };
+            if (item.IsApproval)
+            {
+                return item;
+            }
+
+            return item with
+            {
+                Type = StepItem.AgentType,
+                AgentId = leaf.AgentId!.Value.ToString(),
+                Agent = leaf.AgentName,
+                Compensate = item.Compensate is { } compensate
+                    ? compensate with { AgentId = leaf.CompensationAgentId!.Value.ToString(), Agent = leaf.CompensationAgentName }
+                    : null,
+            };
         }
     }
 }

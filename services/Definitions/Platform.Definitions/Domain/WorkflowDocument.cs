@@ -21,14 +21,22 @@ public sealed record WorkflowDocument
     public IReadOnlyList<StepItem> Parallel { get; init; } = [];
 
     public WorkflowTrigger? Trigger { get; init; }
+
+    /// <summary>Limit on a whole execution, a duration as written (<c>2h</c>); "" for none.</summary>
+    public string Timeout { get; init; } = "";
 }
 
 /// <summary>One item of <c>steps</c> or <c>parallel</c>: a step, or (when <see cref="Parallel"/> is set) a group.</summary>
 public sealed record StepItem
 {
+    public const string AgentType = "agent";
+    public const string ApprovalType = "approval";
+
+    public static readonly IReadOnlyList<string> Types = [AgentType, ApprovalType];
+
     public string Name { get; init; } = "";
 
-    /// <summary>"agent" (the only type so far); "" when not given.</summary>
+    /// <summary>"agent" or "approval"; "" when not given (an agent step).</summary>
     public string Type { get; init; } = "";
 
     public string AgentId { get; init; } = "";
@@ -42,17 +50,37 @@ public sealed record StepItem
     /// <summary>Members of a parallel group; null for a plain step.</summary>
     public IReadOnlyList<StepItem>? Parallel { get; init; }
 
-    /// <summary>The step's input map (a JSON object), when given.</summary>
+    /// <summary>The step's input map (a JSON object), when given; strings may hold <c>${{ }}</c> expressions.</summary>
     public JsonElement? With { get; init; }
 
-    /// <summary>Keys reserved for later features (<see cref="ReservedKeys"/>), stored as given.</summary>
-    public IReadOnlyDictionary<string, JsonElement> Options { get; init; } = new Dictionary<string, JsonElement>();
+    /// <summary>The condition, as written (bare or wrapped in <c>${{ }}</c>); "" for none.</summary>
+    public string If { get; init; } = "";
+
+    public RetrySpec? Retry { get; init; }
+
+    /// <summary>Per attempt (an approval step: how long to wait), a duration as written; "" for none.</summary>
+    public string Timeout { get; init; } = "";
+
+    public CompensationSpec? Compensate { get; init; }
+
+    /// <summary>null when not written.</summary>
+    public bool? ContinueOnFailure { get; init; }
 
     public bool IsGroup => Parallel is not null;
 
-    /// <summary>Keys a step may carry that this version stores without acting on them.</summary>
-    public static readonly IReadOnlyList<string> ReservedKeys = ["if", "retry", "timeout", "compensate", "continue_on_failure"];
+    public bool IsApproval => Type == ApprovalType;
 }
+
+/// <summary>A step's retry policy as written; absent values take defaults when the revision is resolved.</summary>
+/// <param name="MaxAttempts">Attempts in all, the first included; required (1..100).</param>
+public sealed record RetrySpec(int? MaxAttempts, BackoffSpec? Backoff, IReadOnlyList<int>? NonRetryableExitCodes);
+
+/// <summary>The waits between attempts as written: durations ("" when absent), the factor each wait grows by, and
+/// whether waits are jittered.</summary>
+public sealed record BackoffSpec(string Initial, string Max, double? Multiplier, bool? Jitter);
+
+/// <summary>The agent that undoes a succeeded step (by name or id, like a step's) and its inputs.</summary>
+public sealed record CompensationSpec(string Agent, string AgentId, JsonElement? With);
 
 /// <summary>When the workflow starts by itself; stored with the revision and acted on by the Triggers context.</summary>
 public sealed record WorkflowTrigger(string Type, string Source, string Cron, string Timezone)

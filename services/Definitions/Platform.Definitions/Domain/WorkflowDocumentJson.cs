@@ -1,3 +1,4 @@
+using System.Globalization;
 using System.Text.Json;
 using System.Text.Json.Nodes;
 using Platform.BuildingBlocks.Errors;
@@ -11,10 +12,16 @@ namespace Platform.Definitions.Domain;
 /// </summary>
 public static class WorkflowDocumentJson
 {
-    private static readonly string[] DocumentKeys = ["name", "description", "team_id", "steps", "parallel", "trigger"];
+    private static readonly string[] DocumentKeys = ["name", "description", "team_id", "steps", "parallel", "trigger", "timeout"];
     private static readonly string[] StepKeys =
-        ["name", "type", "agent", "agent_id", "requires", "parallel", "with", .. StepItem.ReservedKeys];
+    [
+        "name", "type", "agent", "agent_id", "requires", "parallel", "with",
+        "if", "retry", "timeout", "compensate", "continue_on_failure",
+    ];
     private static readonly string[] TriggerKeys = ["type", "source", "cron", "timezone"];
+    private static readonly string[] RetryKeys = ["max_attempts", "backoff", "non_retryable_exit_codes"];
+    private static readonly string[] BackoffKeys = ["initial", "max", "multiplier", "jitter"];
+    private static readonly string[] CompensationKeys = ["agent", "agent_id", "with"];
 
     /// <exception cref="ValidationFailedException">when the tree is not a workflow document; field paths like
     /// <c>steps[2].requires[0]</c>, and <paramref name="rootField"/> for the document as a whole.</exception>
@@ -25,13 +32,26 @@ public static class WorkflowDocumentJson
             throw new ValidationFailedException(rootField, "must be a workflow document: a mapping with name, steps, ...");
         }
 
-        var reader = new Reader();
+        return Read(document, tolerant: false);
+    }
+
+    /// <summary>
+    /// Reads a document stored by <see cref="Write"/>. Revisions stored before <c>if</c>, <c>retry</c>,
+    /// <c>timeout</c>, <c>compensate</c> and <c>continue_on_failure</c> were modelled kept those keys as written,
+    /// unchecked: here a value that does not fit the model is left out rather than refused, so old revisions still
+    /// read back.
+    /// </summary>
+    public static WorkflowDocument Parse(string json) =>
+        JsonNode.Parse(json) is JsonObject document
+            ? Read(document, tolerant: true)
+            : throw new ValidationFailedException("document", "must be a workflow document: a mapping with name, steps, ...");
+
+    private static WorkflowDocument Read(JsonObject document, bool tolerant)
+    {
+        var reader = new Reader(tolerant);
         var result = reader.Document(document);
         return reader.Violations.Count > 0 ? throw new ValidationFailedException(reader.Violations) : result;
     }
-
-    /// <summary>Reads a document stored by <see cref="Write"/>.</summary>
-    public static WorkflowDocument Parse(string json) => Read(JsonNode.Parse(json), "document");
 
     public static string Write(WorkflowDocument document) => ToJson(document).ToJsonString();
 
@@ -58,6 +78,7 @@ public static class WorkflowDocumentJson
             json["trigger"] = t;
         }
 
+        AddIfSet(json, "timeout", document.Timeout);
         return json;
     }
 
@@ -83,12 +104,63 @@ public static class WorkflowDocumentJson
             json["with"] = JsonNode.Parse(with.GetRawText());
         }
 
-        foreach (var key in StepItem.ReservedKeys)
+        AddIfSet(json, "if", step.If);
+        if (step.Retry is { } retry)
         {
-            if (step.Options.TryGetValue(key, out var value))
+            json["retry"] = ToJson(retry);
+        }
+
+        AddIfSet(json, "timeout", step.Timeout);
+        if (step.Compensate is { } compensate)
+        {
+            var c = new JsonObject();
+            AddIfSet(c, "agent_id", compensate.AgentId);
+            AddIfSet(c, "agent", compensate.Agent);
+            if (compensate.With is { } compensationWith)
             {
-                json[key] = JsonNode.Parse(value.GetRawText());
+                c["with"] = JsonNode.Parse(compensationWith.GetRawText());
             }
+
+            json["compensate"] = c;
+        }
+
+        if (step.ContinueOnFailure is { } continueOnFailure)
+        {
+            json["continue_on_failure"] = continueOnFailure;
+        }
+
+        return json;
+    }
+
+    private static JsonObject ToJson(RetrySpec retry)
+    {
+        var json = new JsonObject();
+        if (retry.MaxAttempts is { } maxAttempts)
+        {
+            json["max_attempts"] = maxAttempts;
+        }
+
+        if (retry.Backoff is { } backoff)
+        {
+            var b = new JsonObject();
+            AddIfSet(b, "initial", backoff.Initial);
+            AddIfSet(b, "max", backoff.Max);
+            if (backoff.Multiplier is { } multiplier)
+            {
+                b["multiplier"] = multiplier;
+            }
+
+            if (backoff.Jitter is { } jitter)
+            {
+                b["jitter"] = jitter;
+            }
+
+            json["backoff"] = b;
+        }
+
+        if (retry.NonRetryableExitCodes is { } codes)
+        {
+            json["non_retryable_exit_codes"] = new JsonArray([.. codes.Select(c => (JsonNode)c)]);
         }
 
         return json;
@@ -102,7 +174,7 @@ public static class WorkflowDocumentJson
         }
     }
 
-    private sealed class Reader
+    private sealed class Reader(bool tolerant)
     {
         public List<FieldViolation> Violations { get; } = [];
 
@@ -117,6 +189,7 @@ public static class WorkflowDocumentJson
                 Steps = Items(json, "", "steps") ?? [],
                 Parallel = Items(json, "", "parallel") ?? [],
                 Trigger = Trigger(json),
+                Timeout = String(json, "", "timeout") ?? "",
             };
         }
 
@@ -170,15 +243,9 @@ public static class WorkflowDocumentJson
         private StepItem Step(JsonObject json, string path)
         {
             CheckKeys(json, path, StepKeys);
-            var options = new Dictionary<string, JsonElement>(StringComparer.Ordinal);
-            foreach (var key in StepItem.ReservedKeys)
-            {
-                if (json.TryGetPropertyValue(key, out var value))
-                {
-                    options[key] = JsonSerializer.SerializeToElement(value);
-                }
-            }
 
+            // Keys that stored revisions may hold unchecked (see Parse): what does not fit is left out.
+            var modelled = tolerant ? new Reader(tolerant) : this;
             return new StepItem
             {
                 Name = String(json, path, "name") ?? "",
@@ -188,8 +255,148 @@ public static class WorkflowDocumentJson
                 Requires = Requires(json, path),
                 Parallel = Items(json, path, "parallel"),
                 With = With(json, path),
-                Options = options,
+                If = modelled.String(json, path, "if") ?? "",
+                Retry = modelled.Retry(json, path),
+                Timeout = modelled.String(json, path, "timeout") ?? "",
+                Compensate = modelled.Compensation(json, path),
+                ContinueOnFailure = modelled.Boolean(json, path, "continue_on_failure"),
             };
+        }
+
+        private RetrySpec? Retry(JsonObject step, string stepPath)
+        {
+            var path = stepPath + ".retry";
+            switch (step["retry"])
+            {
+                case null:
+                    return null;
+                case JsonObject json:
+                    CheckKeys(json, path, RetryKeys);
+                    return new RetrySpec(Integer(json, path, "max_attempts"), Backoff(json, path), ExitCodes(json, path));
+                default:
+                    Violations.Add(new(path, "must be a mapping (max_attempts, backoff, non_retryable_exit_codes)"));
+                    return null;
+            }
+        }
+
+        private BackoffSpec? Backoff(JsonObject retry, string retryPath)
+        {
+            var path = retryPath + ".backoff";
+            switch (retry["backoff"])
+            {
+                case null:
+                    return null;
+                case JsonObject json:
+                    CheckKeys(json, path, BackoffKeys);
+                    return new BackoffSpec(
+                        String(json, path, "initial") ?? "",
+                        String(json, path, "max") ?? "",
+                        Number(json, path, "multiplier"),
+                        Boolean(json, path, "jitter"));
+                default:
+                    Violations.Add(new(path, "must be a mapping (initial, max, multiplier, jitter)"));
+                    return null;
+            }
+        }
+
+        private List<int>? ExitCodes(JsonObject retry, string retryPath)
+        {
+            var path = retryPath + ".non_retryable_exit_codes";
+            switch (retry["non_retryable_exit_codes"])
+            {
+                case null:
+                    return null;
+                case JsonArray array:
+                    var codes = new List<int>();
+                    for (var j = 0; j < array.Count; j++)
+                    {
+                        if (Integer(array[j], $"{path}[{j}]") is { } code)
+                        {
+                            codes.Add(code);
+                        }
+                    }
+
+                    return codes;
+                default:
+                    Violations.Add(new(path, "must be a list of exit codes"));
+                    return null;
+            }
+        }
+
+        private CompensationSpec? Compensation(JsonObject step, string stepPath)
+        {
+            var path = stepPath + ".compensate";
+            switch (step["compensate"])
+            {
+                case null:
+                    return null;
+                case JsonObject json:
+                    CheckKeys(json, path, CompensationKeys);
+                    return new CompensationSpec(
+                        String(json, path, "agent") ?? "",
+                        String(json, path, "agent_id") ?? "",
+                        With(json, path));
+                default:
+                    Violations.Add(new(path, "must be a mapping (agent or agent_id, with)"));
+                    return null;
+            }
+        }
+
+        private int? Integer(JsonObject json, string parentPath, string key) =>
+            json[key] is { } node ? Integer(node, Join(parentPath, key)) : null;
+
+        private int? Integer(JsonNode? node, string path)
+        {
+            if (node?.GetValueKind() == JsonValueKind.Number &&
+                decimal.TryParse(node.ToJsonString(), NumberStyles.Float, CultureInfo.InvariantCulture, out var value) &&
+                value == decimal.Truncate(value))
+            {
+                if (value is >= int.MinValue and <= int.MaxValue)
+                {
+                    return (int)value;
+                }
+
+                Violations.Add(new(path, $"{value} is out of range"));
+                return null;
+            }
+
+            Violations.Add(new(path, "must be a whole number"));
+            return null;
+        }
+
+        private double? Number(JsonObject json, string parentPath, string key)
+        {
+            var node = json[key];
+            if (node is null)
+            {
+                return null;
+            }
+
+            if (node.GetValueKind() == JsonValueKind.Number &&
+                double.TryParse(node.ToJsonString(), NumberStyles.Float, CultureInfo.InvariantCulture, out var value) &&
+                double.IsFinite(value))
+            {
+                return value;
+            }
+
+            Violations.Add(new(Join(parentPath, key), "must be a number"));
+            return null;
+        }
+
+        private bool? Boolean(JsonObject json, string parentPath, string key)
+        {
+            switch (json[key]?.GetValueKind())
+            {
+                case null:
+                    return null;
+                case JsonValueKind.True:
+                    return true;
+                case JsonValueKind.False:
+                    return false;
+                default:
+                    Violations.Add(new(Join(parentPath, key), "must be true or false"));
+                    return null;
+            }
         }
 
         private List<string>? Requires(JsonObject json, string path)

@@ -17,6 +17,15 @@ public static class WorkflowLimits
     /// <summary>One step's <c>with</c> map, serialised as JSON.</summary>
     public const int MaxWithBytes = 64 * 1024;
 
+    /// <summary>A step's <c>if</c> condition, in characters.</summary>
+    public const int MaxConditionLength = 4096;
+
+    /// <summary>Entries of a retry policy's <c>non_retryable_exit_codes</c>.</summary>
+    public const int MaxExitCodes = 256;
+
+    /// <summary>Attempts a retry policy may ask for, the first included.</summary>
+    public const int MaxAttempts = 100;
+
     /// <summary>Nesting of YAML collections.</summary>
     public const int MaxYamlDepth = 64;
 

@@ -52,16 +52,16 @@ internal sealed class DefinitionsService(AgentRepository agents, WorkflowReposit
         return response;
     }
 
-    public override async Task<Workflow> CreateWorkflow(CreateWorkflowRequest request, ServerCallContext context)
+    public override async Task<Protos.Definitions.V1.Workflow> CreateWorkflow(CreateWorkflowRequest request, ServerCallContext context)
     {
-        var document = ToDocument(request.Name, request.Description, request.Steps, request.Parallel, request.Trigger)
-            with { TeamId = Domain.Teams.OrDefault(request.TeamId) };
+        var document = ToDocument(request.Name, request.Description, request.Steps, request.Parallel, request.Trigger,
+            request.Timeout) with { TeamId = Domain.Teams.OrDefault(request.TeamId) };
         var compiled = await CompileAsync(document, Domain.SourceMap.Empty, context.CancellationToken);
         var saved = await workflows.CreateAsync(Guid.CreateVersion7(), compiled, Now(), context.CancellationToken);
         return ToProto(saved);
     }
 
-    public override async Task<Workflow> ImportWorkflow(ImportWorkflowRequest request, ServerCallContext context)
+    public override async Task<Protos.Definitions.V1.Workflow> ImportWorkflow(ImportWorkflowRequest request, ServerCallContext context)
     {
         var parsed = Domain.WorkflowYaml.Parse(request.Yaml);
         var document = parsed.Document with { TeamId = Domain.Teams.Choose(request.TeamId, parsed.Document.TeamId) };
@@ -70,7 +70,7 @@ internal sealed class DefinitionsService(AgentRepository agents, WorkflowReposit
         return ToProto(saved);
     }
 
-    public override async Task<Workflow> GetWorkflow(GetWorkflowRequest request, ServerCallContext context) =>
+    public override async Task<Protos.Definitions.V1.Workflow> GetWorkflow(GetWorkflowRequest request, ServerCallContext context) =>
         ToProto(await FindWorkflowAsync(request.Id, context.CancellationToken));
 
     public override async Task<ListWorkflowsResponse> ListWorkflows(ListWorkflowsRequest request, ServerCallContext context)
@@ -84,7 +84,7 @@ internal sealed class DefinitionsService(AgentRepository agents, WorkflowReposit
         return response;
     }
 
-    public override async Task<Workflow> UpdateWorkflow(UpdateWorkflowRequest request, ServerCallContext context)
+    public override async Task<Protos.Definitions.V1.Workflow> UpdateWorkflow(UpdateWorkflowRequest request, ServerCallContext context)
     {
         var current = await FindWorkflowAsync(request.Id, context.CancellationToken);
         if (current.Archived)
@@ -97,14 +97,14 @@ internal sealed class DefinitionsService(AgentRepository agents, WorkflowReposit
             throw new ValidationFailedException("team_id", $"a workflow stays in its team ('{current.TeamId}')");
         }
 
-        var document = ToDocument(request.Name, request.Description, request.Steps, request.Parallel, request.Trigger)
-            with { TeamId = current.TeamId };
+        var document = ToDocument(request.Name, request.Description, request.Steps, request.Parallel, request.Trigger,
+            request.Timeout) with { TeamId = current.TeamId };
         var compiled = await CompileAsync(document, Domain.SourceMap.Empty, context.CancellationToken);
         var saved = await workflows.UpdateAsync(current.Id, compiled, Now(), context.CancellationToken);
         return ToProto(saved);
     }
 
-    public override async Task<Workflow> ArchiveWorkflow(ArchiveWorkflowRequest request, ServerCallContext context) =>
+    public override async Task<Protos.Definitions.V1.Workflow> ArchiveWorkflow(ArchiveWorkflowRequest request, ServerCallContext context) =>
         ToProto(await workflows.ArchiveAsync(Ids.Parse(request.Id, "workflow"), Now(), context.CancellationToken));
 
     public override async Task<ListWorkflowRevisionsResponse> ListWorkflowRevisions(ListWorkflowRevisionsRequest request,
@@ -139,20 +139,12 @@ internal sealed class DefinitionsService(AgentRepository agents, WorkflowReposit
             ?? throw (request.Revision == 0
                 ? new NotFoundException("workflow", request.WorkflowId)
                 : new NotFoundException("workflow revision", $"{request.WorkflowId}/{request.Revision}"));
-        var agentsById = await agents.GetManyAsync(dag.Steps.Select(s => s.AgentId), context.CancellationToken);
-        var resolved = new ResolvedWorkflowRevision { WorkflowId = id.ToString(), Revision = revision, Name = name, Archived = archived };
-        foreach (var step in dag.Steps)
+        var agentsById = await agents.GetManyAsync(dag.AgentIds, context.CancellationToken);
+        var resolved = new ResolvedWorkflowRevision
         {
-            var message = new ResolvedStep { Name = step.Name, Agent = ToProto(agentsById[step.AgentId]) };
-            message.DependsOn.AddRange(step.DependsOn);
-            if (step.With is { } with)
-            {
-                message.With = ToStruct(with);
-            }
-
-            resolved.Steps.Add(message);
-        }
-
+            WorkflowId = id.ToString(), Revision = revision, Name = name, Archived = archived, TimeoutMs = dag.TimeoutMs,
+        };
+        resolved.Steps.AddRange(dag.Steps.Select(step => ToProto(step, agentsById)));
         return resolved;
     }
 
@@ -185,7 +177,7 @@ internal sealed class DefinitionsService(AgentRepository agents, WorkflowReposit
     // ---- proto → domain ----
 
     private static Domain.WorkflowDocument ToDocument(string name, string description, RepeatedField<Step> steps,
-        RepeatedField<Step> parallel, Protos.Definitions.V1.WorkflowTrigger? trigger)
+        RepeatedField<Step> parallel, Protos.Definitions.V1.WorkflowTrigger? trigger, string timeout)
     {
         var violations = new List<FieldViolation>();
         var document = new Domain.WorkflowDocument
@@ -195,6 +187,7 @@ internal sealed class DefinitionsService(AgentRepository agents, WorkflowReposit
             Steps = [.. steps.Select((s, i) => ToStep(s, $"steps[{i}]", violations))],
             Parallel = [.. parallel.Select((s, i) => ToStep(s, $"parallel[{i}]", violations))],
             Trigger = trigger is null ? null : new Domain.WorkflowTrigger(trigger.Type, trigger.Source, trigger.Cron, trigger.Timezone),
+            Timeout = timeout,
         };
         return violations.Count > 0 ? throw new ValidationFailedException(violations) : document;
     }
@@ -228,9 +221,31 @@ internal sealed class DefinitionsService(AgentRepository agents, WorkflowReposit
             Parallel = step.Parallel.Count > 0
                 ? [.. step.Parallel.Select((m, j) => ToStep(m, $"{path}.parallel[{j}]", violations))]
                 : null,
-            With = step.With is null ? null : JsonSerializer.Deserialize<JsonElement>(JsonFormatter.Default.Format(step.With)),
+            With = ToJson(step.With),
+            If = step.If,
+            Retry = ToRetry(step.Retry),
+            Timeout = step.Timeout,
+            Compensate = step.Compensate is { } compensate
+                ? new Domain.CompensationSpec(compensate.Agent, compensate.AgentId, ToJson(compensate.With))
+                : null,
+            ContinueOnFailure = step.ContinueOnFailure ? true : null,
         };
     }
+
+    /// <summary>Proto3 scalars have no presence: 0 attempts and a 0 multiplier read as not given.</summary>
+    private static Domain.RetrySpec? ToRetry(RetryPolicy? retry) =>
+        retry is null
+            ? null
+            : new Domain.RetrySpec(
+                retry.MaxAttempts == 0 ? null : retry.MaxAttempts,
+                retry.Backoff is { } backoff
+                    ? new Domain.BackoffSpec(backoff.Initial, backoff.Max, backoff.Multiplier == 0 ? null : backoff.Multiplier,
+                        backoff.HasJitter ? backoff.Jitter : null)
+                    : null,
+                retry.NonRetryableExitCodes.Count > 0 ? [.. retry.NonRetryableExitCodes] : null);
+
+    private static JsonElement? ToJson(Struct? value) =>
+        value is null ? null : JsonSerializer.Deserialize<JsonElement>(JsonFormatter.Default.Format(value));
 
     // ---- domain → proto ----
 
@@ -256,10 +271,10 @@ internal sealed class DefinitionsService(AgentRepository agents, WorkflowReposit
         return message;
     }
 
-    private static Workflow ToProto(Domain.SavedWorkflow workflow)
+    private static Protos.Definitions.V1.Workflow ToProto(Domain.SavedWorkflow workflow)
     {
         var document = workflow.Document;
-        var message = new Workflow
+        var message = new Protos.Definitions.V1.Workflow
         {
             Id = workflow.Id.ToString(),
             Name = document.Name,
@@ -270,6 +285,7 @@ internal sealed class DefinitionsService(AgentRepository agents, WorkflowReposit
             Archived = workflow.Archived,
             CreatedAt = Timestamp.FromDateTimeOffset(workflow.CreatedAt),
             UpdatedAt = Timestamp.FromDateTimeOffset(workflow.UpdatedAt),
+            Timeout = document.Timeout,
         };
         message.Steps.AddRange(document.Steps.Select(ToProto));
         message.Parallel.AddRange(document.Parallel.Select(ToProto));
@@ -287,6 +303,7 @@ internal sealed class DefinitionsService(AgentRepository agents, WorkflowReposit
             Description = document.Description,
             Trigger = ToProto(document.Trigger),
             CreatedAt = Timestamp.FromDateTimeOffset(revision.CreatedAt),
+            Timeout = document.Timeout,
         };
         message.Steps.AddRange(document.Steps.Select(ToProto));
         message.Parallel.AddRange(document.Parallel.Select(ToProto));
@@ -295,7 +312,16 @@ internal sealed class DefinitionsService(AgentRepository agents, WorkflowReposit
 
     private static Step ToProto(Domain.StepItem step)
     {
-        var message = new Step { Name = step.Name, Type = step.Type, AgentId = step.AgentId, Agent = step.Agent };
+        var message = new Step
+        {
+            Name = step.Name,
+            Type = step.Type,
+            AgentId = step.AgentId,
+            Agent = step.Agent,
+            If = step.If,
+            Timeout = step.Timeout,
+            ContinueOnFailure = step.ContinueOnFailure ?? false,
+        };
         if (step.Requires is { } requires)
         {
             message.Requires = new ListValue();
@@ -310,6 +336,79 @@ internal sealed class DefinitionsService(AgentRepository agents, WorkflowReposit
         if (step.With is { } with)
         {
             message.With = ToStruct(with);
+        }
+
+        if (step.Retry is { } retry)
+        {
+            message.Retry = new RetryPolicy { MaxAttempts = retry.MaxAttempts ?? 0 };
+            if (retry.Backoff is { } backoff)
+            {
+                message.Retry.Backoff = new RetryBackoff
+                {
+                    Initial = backoff.Initial, Max = backoff.Max, Multiplier = backoff.Multiplier ?? 0,
+                };
+                if (backoff.Jitter is { } jitter)
+                {
+                    message.Retry.Backoff.Jitter = jitter;
+                }
+            }
+
+            message.Retry.NonRetryableExitCodes.AddRange(retry.NonRetryableExitCodes ?? []);
+        }
+
+        if (step.Compensate is { } compensate)
+        {
+            message.Compensate = new Compensation { Agent = compensate.Agent, AgentId = compensate.AgentId };
+            if (compensate.With is { } compensationWith)
+            {
+                message.Compensate.With = ToStruct(compensationWith);
+            }
+        }
+
+        return message;
+    }
+
+    private static ResolvedStep ToProto(Domain.DagStep step, IReadOnlyDictionary<Guid, Domain.Agent> agentsById)
+    {
+        var message = new ResolvedStep
+        {
+            Name = step.Name,
+            Type = step.Type,
+            If = step.If,
+            TimeoutMs = step.TimeoutMs,
+            ContinueOnFailure = step.ContinueOnFailure,
+        };
+        message.DependsOn.AddRange(step.DependsOn);
+        if (step.AgentId is { } agentId)
+        {
+            message.Agent = ToProto(agentsById[agentId]);
+        }
+
+        if (step.With is { } with)
+        {
+            message.With = ToStruct(with);
+        }
+
+        if (step.Retry is { } retry)
+        {
+            message.Retry = new ResolvedRetryPolicy
+            {
+                MaxAttempts = retry.MaxAttempts,
+                InitialMs = retry.InitialMs,
+                MaxMs = retry.MaxMs,
+                Multiplier = retry.Multiplier,
+                Jitter = retry.Jitter,
+            };
+            message.Retry.NonRetryableExitCodes.AddRange(retry.NonRetryableExitCodes);
+        }
+
+        if (step.Compensation is { } compensation)
+        {
+            message.Compensate = new ResolvedCompensation { Agent = ToProto(agentsById[compensation.AgentId]) };
+            if (compensation.With is { } compensationWith)
+            {
+                message.Compensate.With = ToStruct(compensationWith);
+            }
         }
 
         return message;
