@@ -1,14 +1,13 @@
-using System.Text;
-
 namespace Platform.Execution.Core;
 
 /// <summary>
 /// The decisions of the core: which incoming facts apply, and what must happen next.
 /// </summary>
 /// <remarks>
-/// Host loop: <c>commands = Decide(state)</c>; for each command, do it and append/apply <c>Record(command)</c>;
-/// repeat until <see cref="Decide"/> returns nothing. An external fact (a job result) is appended and applied only if
-/// <see cref="Admits"/> says so, then the loop runs again.
+/// Host loop: <c>commands = Decide(state)</c>; for each command, in order, do it and append/apply <c>Record(command)</c>
+/// (for <see cref="StartTimer"/> with jitter: <see cref="TimerScheduled"/> with the delay actually used);
+/// repeat until <see cref="Decide"/> returns nothing. An external fact (a job result, a timer firing, a cancel, a
+/// signal, a retry) is appended and applied only if <see cref="Admits"/> says so, then the loop runs again.
 /// </remarks>
 public static class Decider
 {
@@ -16,8 +15,11 @@ public static class Decider
 
     /// <summary>
     /// Does this event apply to the state now? False for an unknown step, a wrong attempt, a step already terminal,
-    /// an execution not started or already finished, a duplicate. Recording only admitted events is how no step result
-    /// is applied twice. <see cref="ExecutionState.Apply"/> throws exactly when this is false.
+    /// an execution not started or already finished, a duplicate, a timer that is not active. Recording only admitted
+    /// events is how no step result is applied twice and stale timers are harmless. A <see cref="StepSkipped"/> (and
+    /// a <see cref="StepFailed"/> for a step that never ran) is admitted only as the record of the decider's own
+    /// <see cref="SkipStep"/> (<see cref="FailStep"/>): the condition is judged again, so a skip from outside is refused.
+    /// <see cref="ExecutionState.Apply"/> throws exactly when this is false.
     /// </summary>
     public static bool Admits(ExecutionState state, ExecutionEvent incoming) => RejectionReason(state, incoming) is null;
 
@@ -30,42 +32,133 @@ public static class Decider
     }
 
     /// <summary>
-    /// What must happen next, in declaration order. Idempotent: once <see cref="Record"/> of a command is applied,
-    /// that command is not returned again. Returns either dispatches or a single <see cref="FinishExecution"/>, never both.
+    /// What must happen next. Idempotent: the same commands until <see cref="Record"/> of each is applied, then never
+    /// again. Deterministic, in this order:
+    /// <list type="number">
+    /// <item><see cref="CancelJob"/>s due (timed-out attempts; when stopping, every active attempt not yet cancelled);
+    /// while any is due, nothing else.</item>
+    /// <item>In the normal phase: the execution timeout (first time), then per step in declaration order: a ready
+    /// step's <see cref="DispatchStep"/> (+ its attempt timeout) or <see cref="AwaitApproval"/> (+ its approval
+    /// timeout), a missing timeout of an active attempt or waiting approval, a Retrying step's backoff timer.
+    /// A ready step with an <c>if:</c> condition (judged once per run, before its first attempt) starts so only when
+    /// the condition is true; when it is false the step's <see cref="SkipStep"/>, when it does not parse (or cannot be
+    /// evaluated) its <see cref="FailStep"/>, comes alone: the commands before it are returned first, and it is the
+    /// only command of the next Decide — so each verdict is judged, and checked again by <see cref="Admits"/> when
+    /// recorded, on the same state.</item>
+    /// <item>At the end: a single <see cref="DispatchCompensation"/> (the latest-completed step still to compensate) or a
+    /// single <see cref="FinishExecution"/>.</item>
+    /// </list>
     /// Nothing before <see cref="ExecutionStarted"/> or after <see cref="ExecutionFinished"/>.
     /// </summary>
     public static IReadOnlyList<ExecutionCommand> Decide(ExecutionState state)
     {
         ArgumentNullException.ThrowIfNull(state);
-        if (state.Status != ExecutionStatus.Running || state.Index is not { } index)
+        if (state.Index is not { } index)
         {
             return Nothing;
         }
 
+        if (state.Status == ExecutionStatus.Compensating)
+        {
+            return DecideCompensation(state);
+        }
+
+        if (state.Status != ExecutionStatus.Running)
+        {
+            return Nothing;
+        }
+
+        var run = state.Run;
         var counts = state.Counts;
         var steps = state.StepSpan;
+        List<ExecutionCommand>? commands = null;
 
-        // Fail fast: after a failure nothing new starts; finish once the running siblings are done.
-        if (counts.Failed > 0)
+        foreach (var owed in run.OwedCancels)
         {
-            return counts.Active > 0 ? Nothing : [new FinishExecution(ExecutionStatus.Failed, DescribeFailures(steps))];
+            (commands ??= []).Add(new CancelJob(steps[owed.Position].Name, owed.Attempt));
         }
 
-        if (counts.Succeeded == steps.Length)
+        if (run.Stop != StopKind.None && counts.Active > 0)
         {
-            return [new FinishExecution(ExecutionStatus.Succeeded, null)];
+            foreach (var step in steps)
+            {
+                if (step.IsActive && !step.Cancelling)
+                {
+                    (commands ??= []).Add(new CancelJob(step.Name, step.Attempt));
+                }
+            }
         }
 
-        if (counts.Pending > 0)
+        if (commands is not null)
         {
-            List<ExecutionCommand>? commands = null;
+            return commands;
+        }
+
+        if (run.Stop == StopKind.None && counts.Failed == 0)
+        {
+            if (counts.Done == steps.Length)
+            {
+                return [new FinishExecution(ExecutionStatus.Succeeded, null)];
+            }
+
+            if (index.Timeout is { } executionTimeout && !run.ExecutionTimerScheduled)
+            {
+                (commands ??= []).Add(new StartTimer(TimerIds.ExecutionTimeout, executionTimeout, false));
+            }
+
             var dependencies = index.Dependencies;
+            var rules = index.Rules;
+            var timers = run.Timers;
             for (var i = 0; i < steps.Length; i++)
             {
                 var step = steps[i];
-                if (step.Status == StepStatus.Pending && DependenciesMet(steps, dependencies[i]))
+                var rule = rules[i];
+                switch (step.Status)
                 {
-                    (commands ??= []).Add(new DispatchStep(step.Name, step.Attempt + 1));
+                    case StepStatus.Pending when ExecutionState.DependenciesMet(steps, dependencies[i]):
+                        if (rule.Condition is not null && step.Attempt == state.RunBase(i))
+                        {
+                            var verdict = state.JudgeCondition(i);
+                            if (verdict.Outcome != ConditionOutcome.Run)
+                            {
+                                if (commands is not null)
+                                {
+                                    return commands;
+                                }
+
+                                return verdict.Outcome == ConditionOutcome.Skip
+                                    ? [new SkipStep(step.Name, verdict.Text!)]
+                                    : [new FailStep(step.Name, step.Attempt, verdict.Text!)];
+                            }
+                        }
+
+                        StartStep(step, rule, ref commands);
+                        break;
+                    case StepStatus.Dispatched or StepStatus.Running when rule.Timeout is { } timeout:
+                        var attemptTimer = TimerIds.AttemptTimeout(step.Name, step.Attempt);
+                        if (!timers.ContainsKey(attemptTimer))
+                        {
+                            (commands ??= []).Add(new StartTimer(attemptTimer, timeout, false));
+                        }
+
+                        break;
+                    case StepStatus.Waiting when rule.Timeout is { } wait:
+                        var approvalTimer = TimerIds.ApprovalTimeout(step.Name);
+                        if (!timers.ContainsKey(approvalTimer))
+                        {
+                            (commands ??= []).Add(new StartTimer(approvalTimer, wait, false));
+                        }
+
+                        break;
+                    case StepStatus.Retrying when rule.Retry is { } policy:
+                        var retryTimer = TimerIds.Retry(step.Name, step.Attempt + 1);
+                        if (!timers.ContainsKey(retryTimer))
+                        {
+                            var failedAttemptOfRun = step.Attempt - state.RunBase(i);
+                            (commands ??= []).Add(new StartTimer(retryTimer, policy.DelayAfter(failedAttemptOfRun), policy.Jitter));
+                        }
+
+                        break;
                 }
             }
 
@@ -75,52 +168,87 @@ public static class Decider
             }
         }
 
-        // Nothing can start now. Normal while steps are out; with nothing out it is unreachable for a validated plan
-        // (a pending step always has a path to readiness while nothing failed), kept so that an execution never hangs.
-        return counts.Active > 0
-            ? Nothing
-            : [new FinishExecution(ExecutionStatus.Failed, "no step can run: no step is running and no pending step has its dependencies met")];
+        return state.Ending() is { } outcome ? End(state, outcome) : Nothing;
     }
 
-    /// <summary>The event that records a command as done: DispatchStep → StepDispatched, FinishExecution → ExecutionFinished.</summary>
+    /// <summary>
+    /// The event that records a command as done: DispatchStep → StepDispatched, FinishExecution → ExecutionFinished,
+    /// StartTimer → TimerScheduled (with the command's delay; a jittering host records its own), CancelJob →
+    /// JobCancelRequested, AwaitApproval → ApprovalRequested, DispatchCompensation → CompensationDispatched,
+    /// SkipStep → StepSkipped, FailStep → StepFailed (with no exit code).
+    /// </summary>
     public static ExecutionEvent Record(ExecutionCommand command) => command switch
     {
         DispatchStep d => new StepDispatched(d.Step, d.Attempt),
         FinishExecution f => new ExecutionFinished(f.Status, f.Error),
+        StartTimer t => new TimerScheduled(t.TimerId, t.Delay),
+        CancelJob c => new JobCancelRequested(c.Step, c.Attempt),
+        AwaitApproval a => new ApprovalRequested(a.Step),
+        DispatchCompensation c => new CompensationDispatched(c.Step),
+        SkipStep s => new StepSkipped(s.Step, s.Reason),
+        FailStep f => new StepFailed(f.Step, f.Attempt, null, f.Error),
         null => throw new ArgumentNullException(nameof(command)),
         _ => throw new ArgumentException($"unknown command type {command.GetType().Name}", nameof(command)),
     };
 
-    private static bool DependenciesMet(ReadOnlySpan<StepState> steps, int[] dependencies)
+    /// <summary>
+    /// Starts a ready step (its condition, if any, is true): a job for an agent step, a wait for an approval step, each
+    /// with its timeout timer.
+    /// </summary>
+    private static void StartStep(StepState step, StepRules rule, ref List<ExecutionCommand>? commands)
     {
-        foreach (var d in dependencies)
+        commands ??= [];
+        if (rule.Kind == StepKind.Approval)
         {
-            if (steps[d].Status is not (StepStatus.Succeeded or StepStatus.Skipped))
+            commands.Add(new AwaitApproval(step.Name));
+            if (rule.Timeout is { } wait)
             {
-                return false;
+                commands.Add(new StartTimer(TimerIds.ApprovalTimeout(step.Name), wait, false));
             }
+
+            return;
         }
 
-        return true;
+        var attempt = step.Attempt + 1;
+        commands.Add(new DispatchStep(step.Name, attempt));
+        if (rule.Timeout is { } timeout)
+        {
+            commands.Add(new StartTimer(TimerIds.AttemptTimeout(step.Name, attempt), timeout, false));
+        }
     }
 
-    /// <summary>"step 'build' failed: exit code 2"; several failures in declaration order, joined with "; ".</summary>
-    private static string DescribeFailures(ReadOnlySpan<StepState> steps)
+    /// <summary>The end of a Running execution: compensate first if it failed or was cancelled, else finish.</summary>
+    private static ExecutionCommand[] End(ExecutionState state, (ExecutionStatus Status, string? Error) outcome)
     {
-        var text = new StringBuilder();
-        foreach (var step in steps)
+        if (outcome.Status != ExecutionStatus.Succeeded)
         {
-            if (step.Status == StepStatus.Failed)
+            var next = state.NextCompensation();
+            if (next >= 0)
             {
-                if (text.Length > 0)
-                {
-                    text.Append("; ");
-                }
-
-                text.Append("step '").Append(step.Name).Append("' failed: ").Append(step.Error);
+                return [new DispatchCompensation(state.StepSpan[next].Name)];
             }
+
+            return [new FinishExecution(outcome.Status, state.FinishError(outcome.Error))];
         }
 
-        return text.ToString();
+        return [new FinishExecution(outcome.Status, outcome.Error)];
+    }
+
+    /// <summary>Compensating: one compensation at a time in reverse completion order, then the finish.</summary>
+    private static IReadOnlyList<ExecutionCommand> DecideCompensation(ExecutionState state)
+    {
+        if (state.CompensationRunning())
+        {
+            return Nothing;
+        }
+
+        var next = state.NextCompensation();
+        if (next >= 0)
+        {
+            return [new DispatchCompensation(state.StepSpan[next].Name)];
+        }
+
+        var (status, error) = state.Outcome();
+        return [new FinishExecution(status, state.FinishError(error))];
     }
 }

@@ -38,11 +38,13 @@ public static class ExecutionModule
         builder.AddOutbox(Schema);
         builder.Services.AddSingleton(TimeProvider.System);
         builder.Services.AddSingleton<ExecutionStore>();
-        builder.Services.AddSingleton<IExecutionEngine, ExecutionEngine>();
+        builder.Services.AddSingleton<ExecutionEngine>();
+        builder.Services.AddSingleton<IExecutionEngine>(sp => sp.GetRequiredService<ExecutionEngine>());
         builder.Services.AddSingleton<IWorkflowCatalog, GrpcWorkflowCatalog>();
         builder.Services.AddSingleton<IJobQueue, GrpcJobQueue>();
         builder.Services.AddHostedService<DispatchRelay>();
         builder.Services.AddHostedService<Reconciler>();
+        builder.Services.AddHostedService<TimerWorker>();
 
         var definitions = new Uri(builder.Configuration["Services:Definitions"] ?? "http://127.0.0.1:8081");
         var registry = new Uri(builder.Configuration["Services:RunnerRegistry"] ?? "http://127.0.0.1:8081");

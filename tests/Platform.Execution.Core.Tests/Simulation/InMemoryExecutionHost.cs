@@ -1,4 +1,5 @@
 using System.Collections.ObjectModel;
+using System.Text.Json;
 
 namespace Platform.Execution.Core.Tests.Simulation;
 
@@ -8,17 +9,25 @@ namespace Platform.Execution.Core.Tests.Simulation;
 /// runs Decide → do the command → Record → Apply until Decide returns nothing.
 /// </summary>
 /// <remarks>
-/// The reference host for scenario suites: a scenario drives it with <see cref="Start(ExecutionPlan)"/> and job
-/// results, and reads <see cref="State"/>, <see cref="History"/> and the commands. "Doing" a command here means
-/// handing it out through <see cref="TakeCommands"/> (an outbox). The host asserts the core's idempotence: a command
-/// decided again after it was recorded throws.
+/// The reference host for scenario suites: a scenario drives it with <see cref="Start(ExecutionPlan, JsonElement?)"/>, job
+/// results, timers firing, cancels, signals, retries and compensation results, and reads <see cref="State"/>,
+/// <see cref="History"/> and the commands. "Doing" a command here means handing it out through
+/// <see cref="TakeCommands"/> (an outbox); a <see cref="StartTimer"/> is also stored in <see cref="ScheduledTimers"/>
+/// (keyed by id, as a real host stores timer rows) until it is fired — stale ones included, as a real host may fire
+/// them. The host asserts the core's idempotence: a command decided again after it was recorded (in the same run: a
+/// <see cref="RetryRequested"/> starts a new one) throws.
 /// </remarks>
-public sealed class InMemoryExecutionHost
+/// <param name="jitter">
+/// The host's randomness for <see cref="StartTimer.Jitter"/>: the delay to record for a jittered timer. Default: none
+/// (the command's delay).
+/// </param>
+public sealed class InMemoryExecutionHost(Func<StartTimer, TimeSpan>? jitter = null)
 {
     private readonly List<ExecutionEvent> _history = [];
     private readonly List<ExecutionCommand> _commands = [];
     private readonly HashSet<ExecutionCommand> _issued = [];
     private readonly List<RejectedEvent> _rejected = [];
+    private readonly SortedDictionary<string, TimeSpan> _scheduledTimers = new(StringComparer.Ordinal);
     private int _taken;
 
     public ExecutionState State { get; private set; } = ExecutionState.Initial;
@@ -35,15 +44,27 @@ public sealed class InMemoryExecutionHost
     /// <summary>The steps dispatched so far, in dispatch order (a step appears once per attempt).</summary>
     public IReadOnlyList<string> DispatchedSteps => _commands.OfType<DispatchStep>().Select(d => d.Step).ToList();
 
-    /// <summary>The <see cref="FinishExecution"/> command, once issued.</summary>
-    public FinishExecution? Finish => _commands.OfType<FinishExecution>().SingleOrDefault();
+    /// <summary>The last <see cref="FinishExecution"/> command, once issued (one per run).</summary>
+    public FinishExecution? Finish => _commands.OfType<FinishExecution>().LastOrDefault();
 
     /// <summary>Steps that are Dispatched or Running, in declaration order.</summary>
     public IReadOnlyList<string> ActiveSteps => State.Steps.Where(s => s.IsActive).Select(s => s.Name).ToList();
 
-    public InMemoryExecutionHost Start(ExecutionPlan plan)
+    /// <summary>The timers the core considers active (firing one of them is admitted).</summary>
+    public IReadOnlyDictionary<string, TimerState> ActiveTimers => State.Timers;
+
+    /// <summary>Every timer the host stored and has not fired yet, with its recorded delay — stale ones included.</summary>
+    public IReadOnlyDictionary<string, TimeSpan> ScheduledTimers => _scheduledTimers;
+
+    /// <summary>The jobs the core asked to cancel, in order.</summary>
+    public IReadOnlyList<CancelJob> CancelledJobs => _commands.OfType<CancelJob>().ToList();
+
+    /// <summary>The compensations the core dispatched, in order.</summary>
+    public IReadOnlyList<string> CompensatedSteps => _commands.OfType<DispatchCompensation>().Select(c => c.Step).ToList();
+
+    public InMemoryExecutionHost Start(ExecutionPlan plan, JsonElement? input = null)
     {
-        if (!Deliver(new ExecutionStarted(plan)))
+        if (!Deliver(new ExecutionStarted(plan) { Input = input }))
         {
             throw new InvalidOperationException($"start refused: {_rejected[^1].Reason}");
         }
@@ -64,6 +85,11 @@ public sealed class InMemoryExecutionHost
             return false;
         }
 
+        if (incoming is RetryRequested)
+        {
+            _issued.Clear(); // a new run: the same commands (finish, execution timeout, approvals) may come again
+        }
+
         Append(incoming);
         RunDecisions();
         return true;
@@ -80,6 +106,30 @@ public sealed class InMemoryExecutionHost
     /// <summary>The step's current attempt failed.</summary>
     public bool Fail(string step, int? exitCode = 1, string error = "") =>
         Deliver(new StepFailed(step, CurrentAttempt(step), exitCode, error));
+
+    /// <summary>The step's current attempt was stopped by its runner.</summary>
+    public bool Cancelled(string step) => Deliver(new StepCancelled(step, CurrentAttempt(step)));
+
+    /// <summary>The host fires a timer it stored (whether or not the core still considers it active).</summary>
+    public bool FireTimer(string timerId)
+    {
+        _scheduledTimers.Remove(timerId);
+        return Deliver(new TimerFired(timerId));
+    }
+
+    /// <summary>A user cancels the execution.</summary>
+    public bool Cancel(string? reason = null) => Deliver(new CancelRequested(reason));
+
+    /// <summary>A signal arrives (an approval).</summary>
+    public bool Signal(string name, IReadOnlyDictionary<string, string>? payload = null) =>
+        Deliver(new SignalReceived(name, payload ?? ReadOnlyDictionary<string, string>.Empty));
+
+    /// <summary>A user retries the (failed) execution.</summary>
+    public bool RetryExecution() => Deliver(new RetryRequested());
+
+    /// <summary>The step's compensation job finished.</summary>
+    public bool CompleteCompensation(string step, bool ok, string error = "compensation failed") =>
+        Deliver(ok ? new CompensationSucceeded(step) : new CompensationFailed(step, error));
 
     /// <summary>The commands issued since the last call (the outbox a real host would relay).</summary>
     public IReadOnlyList<ExecutionCommand> TakeCommands()
@@ -110,7 +160,18 @@ public sealed class InMemoryExecutionHost
                 }
 
                 _commands.Add(command);
-                Append(Decider.Record(command));
+                var recorded = Decider.Record(command);
+                if (command is StartTimer { Jitter: true } timer && jitter is not null)
+                {
+                    recorded = new TimerScheduled(timer.TimerId, jitter(timer));
+                }
+
+                if (recorded is TimerScheduled scheduled)
+                {
+                    _scheduledTimers[scheduled.TimerId] = scheduled.Delay;
+                }
+
+                Append(recorded);
             }
         }
     }

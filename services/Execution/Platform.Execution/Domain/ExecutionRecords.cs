@@ -25,7 +25,8 @@ public sealed record StepView(
     string Agent,
     DateTimeOffset? StartedAt,
     DateTimeOffset? FinishedAt,
-    string? OutputTail);
+    string? OutputTail,
+    string? WaitingFor);
 
 public sealed record ExecutionView(ExecutionSummary Summary, IReadOnlyList<StepView> Steps);
 

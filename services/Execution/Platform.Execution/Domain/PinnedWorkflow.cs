@@ -12,14 +12,46 @@ public sealed record AgentSnapshot(
     IReadOnlyDictionary<string, string> Env,
     IReadOnlyList<string> RunnerLabels);
 
-/// <remarks><see cref="With"/> is a JsonElement (immutable) because pinned plans are shared between threads.</remarks>
-public sealed record PinnedStep(string Name, IReadOnlyList<string> DependsOn, AgentSnapshot Agent, JsonElement? With);
+/// <remarks><see cref="With"/> is a JsonElement (immutable) because pinned plans are shared between threads.
+/// The init-only members came later: plans pinned before them read back with their defaults.</remarks>
+public sealed record PinnedStep(string Name, IReadOnlyList<string> DependsOn, AgentSnapshot Agent, JsonElement? With)
+{
+    /// <summary>"agent" or "approval".</summary>
+    public string Type { get; init; } = "agent";
+    public string? Condition { get; init; }
+    public PinnedRetry? Retry { get; init; }
+    public long TimeoutMs { get; init; }
+    public bool ContinueOnFailure { get; init; }
+    public PinnedCompensation? Compensation { get; init; }
+}
+
+public sealed record PinnedRetry(int MaxAttempts, long InitialMs, long MaxMs, double Multiplier, bool Jitter,
+    IReadOnlyList<int> NonRetryableExitCodes);
+
+public sealed record PinnedCompensation(AgentSnapshot Agent, JsonElement? With);
 
 /// <summary>A workflow revision resolved to a DAG, as pinned by an execution at start.</summary>
 public sealed record PinnedWorkflow(Guid WorkflowId, int Revision, string Name, bool Archived, IReadOnlyList<PinnedStep> Steps)
 {
+    /// <summary>Limit on the whole execution; 0 = none.</summary>
+    public long TimeoutMs { get; init; }
+
     public ExecutionPlan ToPlan() =>
-        new(Steps.Select(s => new PlannedStep(s.Name, s.DependsOn)).ToArray());
+        new(Steps.Select(s => new PlannedStep(s.Name, s.DependsOn)
+        {
+            Kind = s.Type == "approval" ? StepKind.Approval : StepKind.Agent,
+            Retry = s.Retry is { } r
+                ? new RetryPolicy(r.MaxAttempts, TimeSpan.FromMilliseconds(r.InitialMs), TimeSpan.FromMilliseconds(r.MaxMs),
+                    r.Multiplier, r.Jitter, r.NonRetryableExitCodes)
+                : null,
+            Timeout = s.TimeoutMs > 0 ? TimeSpan.FromMilliseconds(s.TimeoutMs) : null,
+            ContinueOnFailure = s.ContinueOnFailure,
+            HasCompensation = s.Compensation is not null,
+            Condition = s.Condition,
+        }).ToArray())
+        {
+            Timeout = TimeoutMs > 0 ? TimeSpan.FromMilliseconds(TimeoutMs) : null,
+        };
 
     public PinnedStep? Find(string step)
     {
@@ -54,10 +86,15 @@ public sealed record JobRequest(
     string InputJson,
     IReadOnlyList<string> RunnerLabels);
 
+/// <summary>A job to stop on its runner (a cancelled execution, a timed-out attempt).</summary>
+public sealed record JobCancellation(Guid JobId, Guid ExecutionId, string Reason);
+
 /// <summary>Hands jobs to the Runner-Registry context. Idempotent by job id.</summary>
 public interface IJobQueue
 {
     Task EnqueueAsync(IReadOnlyList<JobRequest> jobs, CancellationToken cancellationToken);
+
+    Task CancelAsync(IReadOnlyList<JobCancellation> cancellations, CancellationToken cancellationToken);
 
     /// <summary>The results of those of <paramref name="jobs"/> that have ended (for the reconciler).</summary>
     Task<IReadOnlyList<JobResult>> GetEndedJobsAsync(IReadOnlyList<JobOfStep> jobs, CancellationToken cancellationToken);

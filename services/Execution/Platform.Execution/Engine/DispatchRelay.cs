@@ -27,7 +27,19 @@ internal sealed class DispatchRelay(
             return 0;
         }
 
-        await jobQueue.EnqueueAsync(batch.Select(b => b.Job).ToList(), cancellationToken);
+        var jobs = batch.Where(b => b.Job is not null).Select(b => b.Job!).ToList();
+        if (jobs.Count > 0)
+        {
+            await jobQueue.EnqueueAsync(jobs, cancellationToken);
+        }
+
+        // Cancellations after enqueues: a job enqueued and cancelled in the same batch is then cancelled.
+        var cancellations = batch.Where(b => b.Cancellation is not null).Select(b => b.Cancellation!).ToList();
+        if (cancellations.Count > 0)
+        {
+            await jobQueue.CancelAsync(cancellations, cancellationToken);
+        }
+
         await store.DeleteDispatchesAsync(connection, transaction, batch.Select(b => b.Id).ToArray());
         await transaction.CommitAsync(cancellationToken);
         return batch.Count;

@@ -13,6 +13,7 @@ using Platform.Execution.Contracts;
 using Platform.Execution.Core;
 using Platform.Execution.Domain;
 using Platform.Execution.Persistence;
+using Platform.Workflow.Expressions;
 
 namespace Platform.Execution.Engine;
 
@@ -67,8 +68,9 @@ public sealed class ExecutionEngine(
             return (await store.FindByIdempotencyKeyAsync(connection, command.WorkflowId, command.IdempotencyKey!))!.Value;
         }
 
-        var decision = new Decision(id, plan, JsonSerializer.SerializeToElement(command.Input), ExecutionState.Initial, version: 0);
-        decision.Record(new ExecutionStarted(plan.ToPlan()), null);
+        var input = JsonSerializer.SerializeToElement(command.Input);
+        var decision = new Decision(id, plan, input, ExecutionState.Initial, version: 0, now);
+        decision.Record(new ExecutionStarted(plan.ToPlan()) { Input = input }, null);
         decision.Drive();
         await outbox.AddAsync(connection, transaction, DeterministicGuid.Create(id.ToString(), "started"),
             new ExecutionStartedEvent(id, plan.WorkflowId, plan.Revision, now));
@@ -79,27 +81,48 @@ public sealed class ExecutionEngine(
         return id;
     }
 
-    /// <summary>Applies a fact that arrived from outside (a job event), exactly once per message.</summary>
-    public async Task ApplyAsync(Guid executionId, IReadOnlyList<(ExecutionEvent Event, JsonObject? Details)> incoming,
+    /// <summary>Applies facts that arrived from outside (job events, API requests), exactly once per message.</summary>
+    /// <returns>whether the core admitted any of them (false: a duplicate, or not applicable in the current state).</returns>
+    public async Task<bool> ApplyAsync(Guid executionId, IReadOnlyList<(ExecutionEvent Event, JsonObject? Details)> incoming,
         Guid messageId, string consumer, CancellationToken cancellationToken)
     {
         await using var connection = await dataSource.OpenConnectionAsync(cancellationToken);
         await using var transaction = await connection.BeginTransactionAsync(cancellationToken);
         if (!await Inbox.TryRecordAsync(connection, transaction, ExecutionModule.Schema, messageId, consumer))
         {
+            return false;
+        }
+
+        return await DecideAsync(connection, transaction, executionId, incoming, cancellationToken);
+    }
+
+    /// <summary>Fires a durable timer: once, because its row is deleted in the same transaction.</summary>
+    public async Task FireTimerAsync(Guid executionId, string timerId, CancellationToken cancellationToken)
+    {
+        await using var connection = await dataSource.OpenConnectionAsync(cancellationToken);
+        await using var transaction = await connection.BeginTransactionAsync(cancellationToken);
+        if (await store.LockAsync(connection, transaction, executionId) is null
+            || !await store.DeleteTimerAsync(connection, transaction, executionId, timerId))
+        {
             return;
         }
 
+        await DecideAsync(connection, transaction, executionId, [(new TimerFired(timerId), null)], cancellationToken);
+    }
+
+    private async Task<bool> DecideAsync(NpgsqlConnection connection, NpgsqlTransaction transaction, Guid executionId,
+        IReadOnlyList<(ExecutionEvent Event, JsonObject? Details)> incoming, CancellationToken cancellationToken)
+    {
         var locked = await store.LockAsync(connection, transaction, executionId);
         if (locked is null)
         {
-            logger.LogWarning("Ignoring {Consumer} message {MessageId} for unknown execution {ExecutionId}",
-                consumer, messageId, executionId);
+            logger.LogWarning("Ignoring events for unknown execution {ExecutionId}", executionId);
             await transaction.CommitAsync(cancellationToken);
-            return;
+            return false;
         }
 
-        var decision = await LoadAsync(connection, transaction, executionId, locked.Version);
+        var now = clock.GetUtcNow();
+        var decision = await LoadAsync(connection, transaction, executionId, locked.Version, now);
         var admitted = false;
         foreach (var (e, details) in incoming)
         {
@@ -108,12 +131,17 @@ public sealed class ExecutionEngine(
                 decision.Record(e, details);
                 admitted = true;
             }
+            else
+            {
+                logger.LogDebug("Execution {ExecutionId}: {Event} not admitted: {Reason}", executionId, e.GetType().Name,
+                    Decider.RejectionReason(decision.State, e));
+            }
         }
 
         if (admitted)
         {
             decision.Drive();
-            await PersistAsync(connection, transaction, decision, clock.GetUtcNow());
+            await PersistAsync(connection, transaction, decision, now);
         }
 
         await transaction.CommitAsync(cancellationToken);
@@ -122,6 +150,8 @@ public sealed class ExecutionEngine(
             Remember(decision);
             WakeDispatcher(decision);
         }
+
+        return admitted;
     }
 
     /// <summary>The current folded state of an execution, with its pinned plan (for the read API).</summary>
@@ -144,25 +174,31 @@ public sealed class ExecutionEngine(
     public static Guid JobId(Guid executionId, string step, int attempt) =>
         DeterministicGuid.Create(executionId.ToString(), step, attempt.ToString(System.Globalization.CultureInfo.InvariantCulture));
 
-    private async Task<Decision> LoadAsync(NpgsqlConnection connection, NpgsqlTransaction transaction, Guid id, long version)
+    /// <summary>The id of the job that runs a step's compensation.</summary>
+    public static Guid CompensationJobId(Guid executionId, string step, int attempt) =>
+        DeterministicGuid.Create(executionId.ToString(), step, attempt.ToString(System.Globalization.CultureInfo.InvariantCulture), "compensation");
+
+    private async Task<Decision> LoadAsync(NpgsqlConnection connection, NpgsqlTransaction transaction, Guid id, long version,
+        DateTimeOffset now)
     {
         if (cache.TryGetValue(id, out var cached) && cached.Version == version)
         {
-            return new Decision(id, cached.Plan, cached.Input, cached.State, version);
+            return new Decision(id, cached.Plan, cached.Input, cached.State, version, now);
         }
 
         var (plan, input) = await store.LoadPlanAsync(connection, transaction, id);
         var inputElement = JsonSerializer.SerializeToElement(input);
         var state = HistoryCodec.Fold(await store.LoadHistoryAsync(connection, transaction, id));
 
-        return new Decision(id, plan, inputElement, state, version);
+        return new Decision(id, plan, inputElement, state, version, now);
     }
 
     private async Task PersistAsync(NpgsqlConnection connection, NpgsqlTransaction transaction, Decision decision,
         DateTimeOffset now)
     {
         await store.AppendAsync(connection, transaction, decision.ExecutionId, decision.BaseVersion, decision.NewEvents, now);
-        await store.AddDispatchesAsync(connection, transaction, decision.Jobs);
+        await store.AddDispatchesAsync(connection, transaction, decision.Jobs, decision.Cancellations);
+        await store.AddTimersAsync(connection, transaction, decision.ExecutionId, decision.Timers);
         var state = decision.State;
         var finished = state.Status is ExecutionStatus.Succeeded or ExecutionStatus.Failed or ExecutionStatus.Cancelled;
         string? error = null;
@@ -172,6 +208,12 @@ public sealed class ExecutionEngine(
             await outbox.AddAsync(connection, transaction, DeterministicGuid.Create(decision.ExecutionId.ToString(), "finished"),
                 new ExecutionFinishedEvent(decision.ExecutionId, decision.Plan.WorkflowId, decision.Plan.Revision,
                     HistoryCodec.StatusName(finish.Status), finish.Error, StepOutputs(state), now));
+        }
+
+        if (finished)
+        {
+            // Timers of a finished execution can only fire into nothing.
+            await store.DeleteTimersAsync(connection, transaction, decision.ExecutionId);
         }
 
         await store.UpdateAsync(connection, transaction, decision.ExecutionId, decision.Version,
@@ -211,17 +253,25 @@ public sealed class ExecutionEngine(
     private void WakeDispatcher(Decision decision)
     {
         // NOTIFY reaches every replica after commit; pulsing the local signal as well saves this process the round trip.
-        if (decision.Jobs.Count > 0)
+        if (decision.Jobs.Count > 0 || decision.Cancellations.Count > 0)
         {
             notifications.Channel(ExecutionStore.DispatchChannel).Pulse();
+        }
+
+        if (decision.Timers.Count > 0)
+        {
+            notifications.Channel(ExecutionStore.TimerChannel).Pulse();
         }
     }
 
     /// <summary>One decision in progress: the folded state and everything it will write.</summary>
-    private sealed class Decision(Guid executionId, PinnedWorkflow plan, JsonElement input, ExecutionState state, long version)
+    private sealed class Decision(Guid executionId, PinnedWorkflow plan, JsonElement input, ExecutionState state, long version,
+        DateTimeOffset now)
     {
         private readonly List<StoredEvent> newEvents = [];
         private readonly List<JobRequest> jobs = [];
+        private readonly List<JobCancellation> cancellations = [];
+        private readonly List<(string TimerId, DateTimeOffset DueAt)> timers = [];
 
         public Guid ExecutionId { get; } = executionId;
         public PinnedWorkflow Plan { get; } = plan;
@@ -231,6 +281,8 @@ public sealed class ExecutionEngine(
         public long Version => BaseVersion + newEvents.Count;
         public IReadOnlyList<StoredEvent> NewEvents => newEvents;
         public IReadOnlyList<JobRequest> Jobs => jobs;
+        public IReadOnlyList<JobCancellation> Cancellations => cancellations;
+        public IReadOnlyList<(string TimerId, DateTimeOffset DueAt)> Timers => timers;
         public ExecutionFinished? Finished { get; private set; }
 
         public void Record(ExecutionEvent e, JsonObject? details)
@@ -243,7 +295,8 @@ public sealed class ExecutionEngine(
             }
         }
 
-        /// <summary>Asks the core what to do until it has nothing more to say.</summary>
+        /// <summary>Asks the core what to do until it has nothing more to say; each command's side effect is
+        /// written in this same transaction (outbox rows, timer rows).</summary>
         public void Drive()
         {
             for (var round = 0; round < 1000; round++)
@@ -256,19 +309,61 @@ public sealed class ExecutionEngine(
 
                 foreach (var command in commands)
                 {
+                    var recorded = Decider.Record(command);
                     JsonObject? details = null;
-                    if (command is DispatchStep dispatch)
+                    switch (command)
                     {
-                        var job = BuildJob(dispatch);
-                        jobs.Add(job);
-                        details = new JsonObject { ["job_id"] = job.JobId.ToString() };
+                        case DispatchStep dispatch:
+                            var job = BuildJob(dispatch);
+                            jobs.Add(job);
+                            details = new JsonObject { ["job_id"] = job.JobId.ToString() };
+                            break;
+                        case DispatchCompensation compensation:
+                            var compensationJob = BuildCompensationJob(compensation.Step);
+                            jobs.Add(compensationJob);
+                            details = new JsonObject { ["job_id"] = compensationJob.JobId.ToString() };
+                            break;
+                        case StartTimer timer:
+                            // Jitter is the host's randomness: it is recorded in the event, so the fold stays pure.
+                            var delay = timer.Jitter ? timer.Delay * (0.5 + (Random.Shared.NextDouble() / 2)) : timer.Delay;
+                            recorded = new TimerScheduled(timer.TimerId, delay);
+                            var dueAt = now + delay;
+                            timers.Add((timer.TimerId, dueAt));
+                            details = new JsonObject { ["due_at"] = dueAt };
+                            break;
+                        case CancelJob cancel:
+                            var step = State.FindStep(cancel.Step);
+                            var reason = step is { Status: StepStatus.Failed or StepStatus.Retrying, Error: { Length: > 0 } error }
+                                ? error
+                                : "the execution was cancelled";
+                            cancellations.Add(new JobCancellation(JobId(ExecutionId, cancel.Step, cancel.Attempt), ExecutionId, reason));
+                            details = new JsonObject { ["reason"] = reason };
+                            break;
                     }
 
-                    Record(Decider.Record(command), details);
+                    Record(recorded, details);
                 }
             }
 
             throw new InvalidOperationException($"execution {ExecutionId}: the core did not settle after 1000 rounds");
+        }
+
+        private JobRequest BuildCompensationJob(string stepName)
+        {
+            var step = Plan.Find(stepName);
+            var attempt = State.FindStep(stepName)?.Attempt ?? 1;
+            var compensation = step?.Compensation
+                ?? throw new InvalidOperationException($"execution {ExecutionId}: the core compensated step '{stepName}', which has no compensation");
+            return new JobRequest(
+                CompensationJobId(ExecutionId, stepName, attempt),
+                ExecutionId,
+                stepName,
+                attempt,
+                compensation.Agent.Command,
+                compensation.Agent.Image,
+                compensation.Agent.Env,
+                JobInput(Input, compensation.With, State),
+                compensation.Agent.RunnerLabels);
         }
 
         private JobRequest BuildJob(DispatchStep dispatch)
@@ -283,17 +378,20 @@ public sealed class ExecutionEngine(
                 step.Agent.Command,
                 step.Agent.Image,
                 step.Agent.Env,
-                JobInput(Input, step.With),
+                JobInput(Input, step.With, State),
                 step.Agent.RunnerLabels);
         }
 
-        /// <summary>The job's input: the execution's input, overlaid with the step's <c>with</c> map.</summary>
-        private static string JobInput(JsonElement input, JsonElement? with)
+        /// <summary>The job's input: the execution's input, overlaid with the step's <c>with</c> map, whose
+        /// expressions are rendered against the input and the steps' outputs so far.</summary>
+        private static string JobInput(JsonElement input, JsonElement? with, ExecutionState state)
         {
-            if (with is not { ValueKind: JsonValueKind.Object } overlay)
+            if (with is not { ValueKind: JsonValueKind.Object } template)
             {
                 return input.GetRawText();
             }
+
+            var overlay = Template.RenderJson(template, new StateExpressionContext(input, state));
 
             var buffer = new ArrayBufferWriter<byte>();
             using (var writer = new Utf8JsonWriter(buffer))

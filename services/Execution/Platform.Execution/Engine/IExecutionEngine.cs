@@ -15,8 +15,9 @@ public interface IExecutionEngine
     /// same execution.</summary>
     Task<Guid> StartAsync(StartCommand command, CancellationToken cancellationToken);
 
-    /// <summary>Applies facts from outside (job events) exactly once per message id.</summary>
-    Task ApplyAsync(Guid executionId, IReadOnlyList<(ExecutionEvent Event, JsonObject? Details)> incoming,
+    /// <summary>Applies facts from outside (job events, API requests) exactly once per message id.</summary>
+    /// <returns>whether the core admitted any of them.</returns>
+    Task<bool> ApplyAsync(Guid executionId, IReadOnlyList<(ExecutionEvent Event, JsonObject? Details)> incoming,
         Guid messageId, string consumer, CancellationToken cancellationToken);
 
     /// <summary>The execution's folded state, pinned plan and history, or null when it does not exist.</summary>

@@ -63,6 +63,11 @@ internal sealed class Reconciler(
                     {
                         active.Add((executionId, new JobOfStep(ExecutionEngine.JobId(executionId, step.Name, step.Attempt), step.Name, step.Attempt)));
                     }
+
+                    if (step.Compensation == CompensationStatus.Running)
+                    {
+                        active.Add((executionId, new JobOfStep(ExecutionEngine.CompensationJobId(executionId, step.Name, step.Attempt), step.Name, step.Attempt)));
+                    }
                 }
             }
         }
@@ -83,7 +88,7 @@ internal sealed class Reconciler(
     {
         logger.LogWarning("Execution {ExecutionId}: step {Step} ended on its runner without its event arriving; applying it now",
             executionId, result.Step);
-        await engine.ApplyAsync(executionId, JobResults.Finished(result),
+        await engine.ApplyAsync(executionId, JobResults.Finished(executionId, result),
             DeterministicGuid.Create(result.JobId.ToString(), result.JobAttempt.ToString(System.Globalization.CultureInfo.InvariantCulture), "reconciled"),
             nameof(Reconciler), cancellationToken);
     }

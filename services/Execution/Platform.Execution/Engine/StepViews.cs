@@ -11,8 +11,15 @@ public static class StepViews
         var started = new Dictionary<string, DateTimeOffset>(StringComparer.Ordinal);
         var finished = new Dictionary<string, DateTimeOffset>(StringComparer.Ordinal);
         var tails = new Dictionary<string, string>(StringComparer.Ordinal);
+        var timersDue = new Dictionary<string, DateTimeOffset>(StringComparer.Ordinal);
         foreach (var e in history)
         {
+            if (e.Type == HistoryCodec.TimerScheduledType && (string?)e.Data["timer_id"] is { } timerId
+                && e.Data["due_at"] is { } due)
+            {
+                timersDue[timerId] = due.GetValue<DateTimeOffset>();
+            }
+
             if (e.Step is not { } step)
             {
                 continue;
@@ -44,6 +51,23 @@ public static class StepViews
             plan.Find(s.Name)?.Agent.Name ?? "",
             started.TryGetValue(s.Name, out var st) ? st : null,
             finished.TryGetValue(s.Name, out var fi) ? fi : null,
-            tails.GetValueOrDefault(s.Name))).ToList();
+            tails.GetValueOrDefault(s.Name),
+            WaitingFor(s, plan.Find(s.Name), timersDue))).ToList();
     }
+
+    /// <summary>Why a step that should be moving is not: the user's first question about a stuck execution.</summary>
+    private static string? WaitingFor(StepState step, PinnedStep? planned, IReadOnlyDictionary<string, DateTimeOffset> timersDue) =>
+        step.Status switch
+        {
+            StepStatus.Dispatched => planned?.Agent.RunnerLabels is { Count: > 0 } labels
+                ? $"a runner with labels [{string.Join(", ", labels)}]"
+                : "a runner",
+            StepStatus.Retrying => timersDue.TryGetValue(TimerIds.Retry(step.Name, step.Attempt + 1), out var due)
+                ? $"a retry timer until {due:O} (attempt {step.Attempt + 1})"
+                : $"a retry timer (attempt {step.Attempt + 1})",
+            StepStatus.Waiting => timersDue.TryGetValue(TimerIds.ApprovalTimeout(step.Name), out var until)
+                ? $"an approval signal '{step.Name}' until {until:O}"
+                : $"an approval signal '{step.Name}'",
+            _ => null,
+        };
 }

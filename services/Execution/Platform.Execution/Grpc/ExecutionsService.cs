@@ -5,6 +5,7 @@ using Grpc.Core;
 using Npgsql;
 using Platform.BuildingBlocks;
 using Platform.BuildingBlocks.Errors;
+using Platform.BuildingBlocks.Persistence;
 using Platform.Execution.Domain;
 using Platform.Execution.Engine;
 using Platform.Execution.Persistence;
@@ -14,7 +15,8 @@ using Core = Platform.Execution.Core;
 namespace Platform.Execution.Grpc;
 
 /// <summary>The Execution context's API: maps proto messages to the engine's domain types and back.</summary>
-internal sealed class ExecutionsService(IExecutionEngine engine, ExecutionStore store, NpgsqlDataSource dataSource)
+internal sealed class ExecutionsService(
+    IExecutionEngine engine, ExecutionStore store, NpgsqlDataSource dataSource, PgNotificationHub notifications)
     : Executions.ExecutionsBase
 {
     private const int MaxIdempotencyKeyLength = 200;
@@ -60,6 +62,41 @@ internal sealed class ExecutionsService(IExecutionEngine engine, ExecutionStore 
         return response;
     }
 
+    public override async Task WatchExecution(WatchExecutionRequest request, IServerStreamWriter<HistoryEvent> responseStream,
+        ServerCallContext context)
+    {
+        var id = Ids.Parse(request.Id, "execution");
+        var signal = notifications.Channel(ExecutionStore.EventsChannel);
+        var after = request.AfterSequence;
+        while (!context.CancellationToken.IsCancellationRequested)
+        {
+            // Taken before reading, so an event committed meanwhile wakes the next wait.
+            var wake = signal.Next;
+            ExecutionSummary? summary;
+            IReadOnlyList<HistoryEntry> events;
+            await using (var connection = await dataSource.OpenConnectionAsync(context.CancellationToken))
+            {
+                summary = await store.GetSummaryAsync(connection, id) ?? throw new NotFoundException("execution", request.Id);
+                events = await store.LoadHistoryAsync(connection, null, id, after);
+            }
+
+            foreach (var e in events)
+            {
+                await responseStream.WriteAsync(ToProto(e), context.CancellationToken);
+                after = e.Sequence;
+            }
+
+            // The status was read before the events: a finished execution has written all of its events by then.
+            if (summary.FinishedAt is not null)
+            {
+                return;
+            }
+
+            await wake.WaitAsync(TimeSpan.FromSeconds(30), context.CancellationToken)
+                .ConfigureAwait(ConfigureAwaitOptions.SuppressThrowing);
+        }
+    }
+
     public override async Task<ExecutionHistory> GetExecutionHistory(GetExecutionHistoryRequest request, ServerCallContext context)
     {
         var id = Ids.Parse(request.Id, "execution");
@@ -71,20 +108,67 @@ internal sealed class ExecutionsService(IExecutionEngine engine, ExecutionStore 
         }
 
         var response = new ExecutionHistory { ExecutionId = id.ToString() };
-        foreach (var e in history)
+        response.Events.AddRange(history.Select(ToProto));
+        return response;
+    }
+
+    private static HistoryEvent ToProto(HistoryEntry e) => new()
+    {
+        Sequence = e.Sequence,
+        Type = e.Type,
+        Time = Timestamp.FromDateTimeOffset(e.Time),
+        Step = e.Step ?? "",
+        Attempt = e.Attempt ?? 0,
+        Data = Struct.Parser.ParseJson(e.Data.ToJsonString()),
+    };
+
+    public override async Task<Protos.Execution.V1.Execution> CancelExecution(CancelExecutionRequest request, ServerCallContext context)
+    {
+        var id = Ids.Parse(request.Id, "execution");
+        var reason = string.IsNullOrWhiteSpace(request.Reason) ? "cancelled by request" : request.Reason.Trim();
+        // Each request is its own message: a second cancel is simply not admitted by the core.
+        if (!await engine.ApplyAsync(id, [(new Core.CancelRequested(reason), null)], Guid.NewGuid(), "api", context.CancellationToken))
         {
-            response.Events.Add(new HistoryEvent
-            {
-                Sequence = e.Sequence,
-                Type = e.Type,
-                Time = Timestamp.FromDateTimeOffset(e.Time),
-                Step = e.Step ?? "",
-                Attempt = e.Attempt ?? 0,
-                Data = Struct.Parser.ParseJson(e.Data.ToJsonString()),
-            });
+            await RefuseUnlessExistsAsync(id, "only a running execution can be cancelled", context.CancellationToken);
         }
 
-        return response;
+        return await LoadAsync(id, context.CancellationToken);
+    }
+
+    public override async Task<Protos.Execution.V1.Execution> RetryExecution(RetryExecutionRequest request, ServerCallContext context)
+    {
+        var id = Ids.Parse(request.Id, "execution");
+        if (!await engine.ApplyAsync(id, [(new Core.RetryRequested(), null)], Guid.NewGuid(), "api", context.CancellationToken))
+        {
+            await RefuseUnlessExistsAsync(id, "only a failed execution can be retried", context.CancellationToken);
+        }
+
+        return await LoadAsync(id, context.CancellationToken);
+    }
+
+    public override async Task<Protos.Execution.V1.Execution> SignalExecution(SignalExecutionRequest request, ServerCallContext context)
+    {
+        var id = Ids.Parse(request.Id, "execution");
+        var payload = new Dictionary<string, string>(StringComparer.Ordinal);
+        foreach (var (key, value) in request.Payload?.Fields ?? new Google.Protobuf.Collections.MapField<string, Value>())
+        {
+            // Outputs are strings (as a step's key=value lines are); structured values keep their JSON text.
+            payload[key] = value.KindCase == Value.KindOneofCase.StringValue ? value.StringValue : JsonFormatter.Default.Format(value);
+        }
+
+        if (!await engine.ApplyAsync(id, [(new Core.SignalReceived(request.Name, payload), null)], Guid.NewGuid(), "api", context.CancellationToken))
+        {
+            await RefuseUnlessExistsAsync(id, $"no approval step named '{request.Name}' is waiting for a signal", context.CancellationToken);
+        }
+
+        return await LoadAsync(id, context.CancellationToken);
+    }
+
+    private async Task RefuseUnlessExistsAsync(Guid id, string why, CancellationToken cancellationToken)
+    {
+        await using var connection = await dataSource.OpenConnectionAsync(cancellationToken);
+        _ = await store.GetSummaryAsync(connection, id) ?? throw new NotFoundException("execution", id.ToString());
+        throw new PreconditionFailedException(why);
     }
 
     private async Task<Protos.Execution.V1.Execution> LoadAsync(Guid id, CancellationToken cancellationToken)
@@ -95,7 +179,9 @@ internal sealed class ExecutionsService(IExecutionEngine engine, ExecutionStore 
         var execution = ToProto(summary);
         if (read is { } r)
         {
-            execution.Steps.AddRange(StepViews.Build(r.State, r.Plan, r.History).Select(ToProto));
+            var steps = StepViews.Build(r.State, r.Plan, r.History);
+            execution.Steps.AddRange(steps.Select(ToProto));
+            execution.WaitingFor.AddRange(steps.Where(v => v.WaitingFor is not null).Select(v => $"{v.State.Name}: {v.WaitingFor}"));
         }
 
         return execution;
@@ -134,6 +220,9 @@ internal sealed class ExecutionsService(IExecutionEngine engine, ExecutionStore 
             Error = v.State.Error ?? "",
             OutputTail = v.OutputTail ?? "",
             Agent = v.Agent,
+            WaitingFor = v.WaitingFor ?? "",
+            Compensation = v.State.Compensation.ToString().ToUpperInvariant(),
+            CompensationError = v.State.CompensationError ?? "",
         };
         step.Requires.AddRange(v.State.DependsOn);
         foreach (var (key, value) in v.State.Outputs)
@@ -165,6 +254,7 @@ internal sealed class ExecutionsService(IExecutionEngine engine, ExecutionStore 
         Core.ExecutionStatus.Succeeded => ExecutionStatus.Succeeded,
         Core.ExecutionStatus.Failed => ExecutionStatus.Failed,
         Core.ExecutionStatus.Cancelled => ExecutionStatus.Cancelled,
+        Core.ExecutionStatus.Compensating => ExecutionStatus.Compensating,
         _ => ExecutionStatus.Unspecified,
     };
 
@@ -176,6 +266,7 @@ internal sealed class ExecutionsService(IExecutionEngine engine, ExecutionStore 
         ExecutionStatus.Succeeded => Core.ExecutionStatus.Succeeded,
         ExecutionStatus.Failed => Core.ExecutionStatus.Failed,
         ExecutionStatus.Cancelled => Core.ExecutionStatus.Cancelled,
+        ExecutionStatus.Compensating => Core.ExecutionStatus.Compensating,
         _ => throw new ValidationFailedException("status", "is not an execution status"),
     };
 
@@ -188,6 +279,8 @@ internal sealed class ExecutionsService(IExecutionEngine engine, ExecutionStore 
         Core.StepStatus.Failed => StepStatus.Failed,
         Core.StepStatus.Skipped => StepStatus.Skipped,
         Core.StepStatus.Cancelled => StepStatus.Cancelled,
+        Core.StepStatus.Waiting => StepStatus.Waiting,
+        Core.StepStatus.Retrying => StepStatus.Retrying,
         _ => StepStatus.Unspecified,
     };
 }

@@ -32,20 +32,32 @@ internal sealed class GrpcWorkflowCatalog(Definitions.DefinitionsClient client) 
             resolved.Revision,
             resolved.Name,
             resolved.Archived,
-            resolved.Steps.Select(s => new PinnedStep(
-                s.Name,
-                s.DependsOn.ToArray(),
-                new AgentSnapshot(
-                    Guid.TryParse(s.Agent?.Id, out var agentId) ? agentId : Guid.Empty,
-                    s.Agent?.Name ?? "",
-                    s.Agent?.Command.ToArray() ?? [],
-                    s.Agent?.Image ?? "",
-                    s.Agent?.Env.ToDictionary(e => e.Key, e => e.Value, StringComparer.Ordinal) ?? [],
-                    s.Agent?.RunnerLabels.ToArray() ?? []),
-                s.With is { Fields.Count: > 0 } with
-                    ? JsonSerializer.Deserialize<JsonElement>(JsonFormatter.Default.Format(with))
-                    : null)).ToArray());
+            resolved.Steps.Select(s => new PinnedStep(s.Name, s.DependsOn.ToArray(), Snapshot(s.Agent), Json(s.With))
+            {
+                Type = string.IsNullOrEmpty(s.Type) ? "agent" : s.Type,
+                Condition = string.IsNullOrEmpty(s.If) ? null : s.If,
+                Retry = s.Retry is { } r
+                    ? new PinnedRetry(r.MaxAttempts, r.InitialMs, r.MaxMs, r.Multiplier, r.Jitter, r.NonRetryableExitCodes.ToArray())
+                    : null,
+                TimeoutMs = s.TimeoutMs,
+                ContinueOnFailure = s.ContinueOnFailure,
+                Compensation = s.Compensate is { } c ? new PinnedCompensation(Snapshot(c.Agent), Json(c.With)) : null,
+            }).ToArray())
+        {
+            TimeoutMs = resolved.TimeoutMs,
+        };
     }
+
+    private static AgentSnapshot Snapshot(Agent? agent) => new(
+        Guid.TryParse(agent?.Id, out var agentId) ? agentId : Guid.Empty,
+        agent?.Name ?? "",
+        agent?.Command.ToArray() ?? [],
+        agent?.Image ?? "",
+        agent?.Env.ToDictionary(e => e.Key, e => e.Value, StringComparer.Ordinal) ?? [],
+        agent?.RunnerLabels.ToArray() ?? []);
+
+    private static JsonElement? Json(Google.Protobuf.WellKnownTypes.Struct? value) =>
+        value is { Fields.Count: > 0 } ? JsonSerializer.Deserialize<JsonElement>(JsonFormatter.Default.Format(value)) : null;
 }
 
 /// <summary>Enqueues jobs in Runner-Registry over gRPC.</summary>
@@ -74,6 +86,17 @@ internal sealed class GrpcJobQueue(Protos.Runners.V1.RunnerRegistry.RunnerRegist
         }
 
         await client.EnqueueJobsAsync(request, cancellationToken: cancellationToken);
+    }
+
+    public async Task CancelAsync(IReadOnlyList<JobCancellation> cancellations, CancellationToken cancellationToken)
+    {
+        // One call per reason (in practice: per execution and cause).
+        foreach (var group in cancellations.GroupBy(c => c.Reason, StringComparer.Ordinal))
+        {
+            var request = new CancelJobsRequest { Reason = group.Key };
+            request.JobIds.AddRange(group.Select(c => c.JobId.ToString()));
+            await client.CancelJobsAsync(request, cancellationToken: cancellationToken);
+        }
     }
 
     public async Task<IReadOnlyList<JobResult>> GetEndedJobsAsync(IReadOnlyList<JobOfStep> jobs, CancellationToken cancellationToken)

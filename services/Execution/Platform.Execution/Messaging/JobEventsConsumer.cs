@@ -13,6 +13,12 @@ public sealed class JobEventsConsumer(IExecutionEngine engine) : IConsumer<JobSt
     public Task Consume(ConsumeContext<JobStarted> context)
     {
         var m = context.Message;
+        if (m.JobId == ExecutionEngine.CompensationJobId(m.ExecutionId, m.StepName, m.StepAttempt))
+        {
+            // A compensation's start changes nothing the core tracks; its end does.
+            return Task.CompletedTask;
+        }
+
         return engine.ApplyAsync(m.ExecutionId,
             [JobResults.Started(m.StepName, m.StepAttempt, m.RunnerId, m.StartedAt, m.Attempt)],
             context.MessageId ?? throw new InvalidOperationException("JobStarted without a message id"),
@@ -28,7 +34,7 @@ public sealed class JobEventsConsumer(IExecutionEngine engine) : IConsumer<JobSt
             JobOutcome.Cancelled => JobResultKind.Cancelled,
             _ => JobResultKind.Failed,
         }, m.ExitCode, m.Outputs, m.Error, m.OutputTail, m.FinishedAt);
-        return engine.ApplyAsync(m.ExecutionId, JobResults.Finished(result),
+        return engine.ApplyAsync(m.ExecutionId, JobResults.Finished(m.ExecutionId, result),
             context.MessageId ?? throw new InvalidOperationException("JobFinished without a message id"),
             nameof(JobFinished), context.CancellationToken);
     }
@@ -52,8 +58,21 @@ public static class JobResults
             ["job_attempt"] = jobAttempt,
         });
 
-    public static IReadOnlyList<(ExecutionEvent, JsonObject?)> Finished(JobResult r)
+    public static IReadOnlyList<(ExecutionEvent, JsonObject?)> Finished(Guid executionId, JobResult r)
     {
+        if (r.JobId == ExecutionEngine.CompensationJobId(executionId, r.Step, r.StepAttempt))
+        {
+            var compensationDetails = new JsonObject { ["finished_at"] = r.FinishedAt, ["exit_code"] = r.ExitCode };
+            if (!string.IsNullOrEmpty(r.OutputTail))
+            {
+                compensationDetails["output_tail"] = r.OutputTail;
+            }
+
+            return r.Kind == JobResultKind.Succeeded
+                ? [(new CompensationSucceeded(r.Step), compensationDetails)]
+                : [(new CompensationFailed(r.Step, r.Error is { Length: > 0 } e ? e : r.ExitCode is { } code ? $"exit code {code}" : "the compensation failed"), compensationDetails)];
+        }
+
         var events = new List<(ExecutionEvent, JsonObject?)>(2);
         // Job events may arrive out of order: if the start was not seen yet, the finish carries what it said.
         if (r.RunnerId is { } runner && r.StartedAt is { } startedAt)
@@ -75,7 +94,7 @@ public static class JobResults
         ExecutionEvent result = r.Kind switch
         {
             JobResultKind.Succeeded => new StepSucceeded(r.Step, r.StepAttempt, r.ExitCode ?? 0, r.Outputs),
-            JobResultKind.Cancelled => new StepFailed(r.Step, r.StepAttempt, r.ExitCode, r.Error ?? "the job was cancelled"),
+            JobResultKind.Cancelled => new StepCancelled(r.Step, r.StepAttempt),
             _ => new StepFailed(r.Step, r.StepAttempt, r.ExitCode, r.Error ?? ""),
         };
         events.Add((result, details));

@@ -14,6 +14,8 @@ namespace Platform.Execution.Persistence;
 public sealed class ExecutionStore
 {
     public const string DispatchChannel = "execution_dispatch";
+    public const string TimerChannel = "execution_timers";
+    public const string EventsChannel = "execution_events";
     internal static readonly JsonSerializerOptions Json = new(JsonSerializerDefaults.Web);
 
     public sealed record NewExecution(
@@ -112,7 +114,8 @@ public sealed class ExecutionStore
         const string sql = """
             INSERT INTO execution.events (execution_id, sequence, type, time, step, attempt, data)
             SELECT @id, @version + n, t, @time, s, a, d::jsonb
-            FROM unnest(@types, @steps, @attempts, @datas) WITH ORDINALITY AS e(t, s, a, d, n)
+            FROM unnest(@types, @steps, @attempts, @datas) WITH ORDINALITY AS e(t, s, a, d, n);
+            SELECT pg_notify('execution_events', '');
             """;
         await using var command = new NpgsqlCommand(sql, connection, transaction);
         command.Parameters.AddWithValue("id", id);
@@ -143,35 +146,92 @@ public sealed class ExecutionStore
     }
 
     public async Task AddDispatchesAsync(NpgsqlConnection connection, NpgsqlTransaction transaction,
-        IReadOnlyList<JobRequest> jobs)
+        IReadOnlyList<JobRequest> jobs, IReadOnlyList<JobCancellation> cancellations)
     {
-        if (jobs.Count == 0)
+        if (jobs.Count == 0 && cancellations.Count == 0)
         {
             return;
         }
 
         const string sql = $"""
-            INSERT INTO execution.dispatch_outbox (job_id, execution_id, job)
-            SELECT j, e, d::jsonb FROM unnest(@jobIds, @executionIds, @jobs) AS x(j, e, d)
-            ON CONFLICT (job_id) DO NOTHING;
+            INSERT INTO execution.dispatch_outbox (job_id, execution_id, kind, job)
+            SELECT j, e, k, d::jsonb FROM unnest(@jobIds, @executionIds, @kinds, @payloads) AS x(j, e, k, d)
+            ON CONFLICT (job_id, kind) DO NOTHING;
             SELECT pg_notify('{DispatchChannel}', '');
             """;
         await connection.ExecuteAsync(sql, new
         {
-            jobIds = jobs.Select(j => j.JobId).ToArray(),
-            executionIds = jobs.Select(j => j.ExecutionId).ToArray(),
-            jobs = jobs.Select(j => JsonSerializer.Serialize(j, Json)).ToArray(),
+            jobIds = jobs.Select(j => j.JobId).Concat(cancellations.Select(c => c.JobId)).ToArray(),
+            executionIds = jobs.Select(j => j.ExecutionId).Concat(cancellations.Select(c => c.ExecutionId)).ToArray(),
+            kinds = jobs.Select(_ => "enqueue").Concat(cancellations.Select(_ => "cancel")).ToArray(),
+            payloads = jobs.Select(j => JsonSerializer.Serialize(j, Json))
+                .Concat(cancellations.Select(c => JsonSerializer.Serialize(c, Json))).ToArray(),
         }, transaction);
     }
 
-    public async Task<IReadOnlyList<(long Id, JobRequest Job)>> TakeDispatchesAsync(
+    public sealed record Dispatch(long Id, JobRequest? Job, JobCancellation? Cancellation);
+
+    public async Task<IReadOnlyList<Dispatch>> TakeDispatchesAsync(
         NpgsqlConnection connection, NpgsqlTransaction transaction, int limit)
     {
         const string sql = """
-            SELECT id, job::text FROM execution.dispatch_outbox ORDER BY id LIMIT @limit FOR UPDATE SKIP LOCKED
+            SELECT id, kind, job::text FROM execution.dispatch_outbox ORDER BY id LIMIT @limit FOR UPDATE SKIP LOCKED
             """;
-        var rows = await connection.QueryAsync<(long Id, string Job)>(sql, new { limit }, transaction);
-        return rows.Select(r => (r.Id, JsonSerializer.Deserialize<JobRequest>(r.Job, Json)!)).ToList();
+        var rows = await connection.QueryAsync<(long Id, string Kind, string Payload)>(sql, new { limit }, transaction);
+        return rows.Select(r => r.Kind == "cancel"
+            ? new Dispatch(r.Id, null, JsonSerializer.Deserialize<JobCancellation>(r.Payload, Json))
+            : new Dispatch(r.Id, JsonSerializer.Deserialize<JobRequest>(r.Payload, Json), null)).ToList();
+    }
+
+    public async Task AddTimersAsync(NpgsqlConnection connection, NpgsqlTransaction transaction, Guid executionId,
+        IReadOnlyList<(string TimerId, DateTimeOffset DueAt)> timers)
+    {
+        if (timers.Count == 0)
+        {
+            return;
+        }
+
+        const string sql = $"""
+            INSERT INTO execution.timers (execution_id, timer_id, due_at)
+            SELECT @executionId, t, d FROM unnest(@timerIds, @dueAts) AS x(t, d)
+            ON CONFLICT (execution_id, timer_id) DO UPDATE SET due_at = excluded.due_at;
+            SELECT pg_notify('{TimerChannel}', '');
+            """;
+        await connection.ExecuteAsync(sql, new
+        {
+            executionId,
+            timerIds = timers.Select(t => t.TimerId).ToArray(),
+            dueAts = timers.Select(t => t.DueAt).ToArray(),
+        }, transaction);
+    }
+
+    public async Task<IReadOnlyList<(Guid ExecutionId, string TimerId)>> DueTimersAsync(NpgsqlConnection connection, int limit)
+    {
+        const string sql = """
+            SELECT execution_id, timer_id FROM execution.timers WHERE due_at <= now() ORDER BY due_at LIMIT @limit
+            """;
+        return (await connection.QueryAsync<(Guid, string)>(sql, new { limit })).AsList();
+    }
+
+    /// <returns>false when the timer is gone: it fired already (here or on another replica).</returns>
+    public async Task<bool> DeleteTimerAsync(NpgsqlConnection connection, NpgsqlTransaction transaction, Guid executionId, string timerId)
+    {
+        const string sql = "DELETE FROM execution.timers WHERE execution_id = @executionId AND timer_id = @timerId";
+        return await connection.ExecuteAsync(sql, new { executionId, timerId }, transaction) == 1;
+    }
+
+    public async Task DeleteTimersAsync(NpgsqlConnection connection, NpgsqlTransaction transaction, Guid executionId)
+    {
+        const string sql = "DELETE FROM execution.timers WHERE execution_id = @executionId";
+        await connection.ExecuteAsync(sql, new { executionId }, transaction);
+    }
+
+    /// <summary>When the next timer is due, or null when none is set.</summary>
+    public async Task<DateTimeOffset?> NextTimerDueAsync(NpgsqlConnection connection)
+    {
+        const string sql = "SELECT min(due_at) FROM execution.timers";
+        var due = await connection.ExecuteScalarAsync<DateTime?>(sql);
+        return due is { } d ? new DateTimeOffset(DateTime.SpecifyKind(d, DateTimeKind.Utc)) : null;
     }
 
     public async Task DeleteDispatchesAsync(NpgsqlConnection connection, NpgsqlTransaction transaction, long[] ids)
@@ -186,7 +246,7 @@ public sealed class ExecutionStore
         const string sql = """
             SELECT x.id FROM execution.executions x
             JOIN execution.events e ON e.execution_id = x.id AND e.sequence = x.version
-            WHERE x.status = 'RUNNING' AND e.time < now() - @quiet
+            WHERE x.status IN ('RUNNING', 'COMPENSATING') AND e.time < now() - @quiet
             ORDER BY e.time LIMIT @limit
             """;
         return (await connection.QueryAsync<Guid>(sql, new { quiet, limit })).AsList();
