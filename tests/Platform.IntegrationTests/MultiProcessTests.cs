@@ -13,12 +13,12 @@ public sealed class MultiProcessTests : IAsyncLifetime
 {
     private readonly List<ServiceProcess> processes = [];
     private readonly HttpClient http = new() { Timeout = TimeSpan.FromSeconds(30) };
-    private string definitionsRest = "", executionRest = "", registryRest = "", registryGrpc = "";
+    private string definitionsRest = "", executionRest = "", registryRest = "", registryGrpc = "", database = "", broker = "";
 
     public async Task InitializeAsync()
     {
-        var database = await TestDatabase.CreateAsync("multi");
-        var broker = await TestBroker.UrlAsync();
+        database = await TestDatabase.CreateAsync("multi");
+        broker = await TestBroker.UrlAsync();
         var (definitions, registry, execution) = ((Ports.Free(), Ports.Free()), (Ports.Free(), Ports.Free()), (Ports.Free(), Ports.Free()));
         definitionsRest = $"http://127.0.0.1:{definitions.Item1}";
         registryRest = $"http://127.0.0.1:{registry.Item1}";
@@ -96,6 +96,75 @@ public sealed class MultiProcessTests : IAsyncLifetime
 
         Assert.NotEqual(0, exitCode);
         Assert.Contains("token", runner.Output, StringComparison.OrdinalIgnoreCase);
+    }
+
+    [Fact]
+    public async Task A_job_event_lost_in_flight_is_recovered_by_the_reconciler()
+    {
+        var token = (string)(await Post(registryRest + "/api/v1/runners/registration-tokens", new { }))["token"]!;
+        processes.Add(ServiceProcess.Start("services/Runner/Platform.Runner.Host", "platform-runner", new Dictionary<string, string>
+        {
+            ["PLATFORM_URL"] = registryGrpc,
+            ["PLATFORM_RUNNER_TOKEN"] = token,
+            ["PLATFORM_RUNNER_NAME"] = "reconciled",
+        }));
+        var agent = (string)(await Post(definitionsRest + "/api/v1/agents", new { name = "pause", command = new[] { "sleep", "1" } }))["id"]!;
+        var workflow = await Post(definitionsRest + "/api/v1/workflows", new
+        {
+            name = "Lost event",
+            steps = new[] { new { name = "one", agent_id = agent }, new { name = "two", agent_id = agent } },
+        });
+        var id = (string)(await Post(executionRest + $"/api/v1/workflows/{workflow["id"]}/start", new { }))["id"]!;
+        var execution = processes[2];
+        await WaitUntil(async () => (string?)StandalonePlatform.Step(await GetExecution(id), "one")["status"] == "STEP_STATUS_RUNNING");
+
+        // Execution goes down; the job finishes and Runner-Registry publishes JobFinished into the broker...
+        await execution.KillAsync();
+        await using (var db = new Npgsql.NpgsqlConnection(database))
+        {
+            await db.OpenAsync();
+            await WaitUntil(async () => await Scalar(db, "SELECT count(*) FROM runners.jobs WHERE state = 'succeeded'") == 1
+                && await Scalar(db, "SELECT count(*) FROM runners.outbox") == 0);
+        }
+
+        // ...where the event is lost: the queue is purged before anyone consumed it.
+        var factory = new RabbitMQ.Client.ConnectionFactory { Uri = new Uri(broker) };
+        await using (var connection = await factory.CreateConnectionAsync())
+        await using (var channel = await connection.CreateChannelAsync())
+        {
+            Assert.True(await channel.QueuePurgeAsync("execution-job-events") >= 1, "the job's event was waiting in the queue");
+        }
+
+        execution.Launch();
+        await execution.WaitHealthyAsync(executionRest + "/healthz", TimeSpan.FromSeconds(60));
+        var finished = await WaitFinished(id);
+
+        Assert.Equal("EXECUTION_STATUS_SUCCEEDED", (string?)finished["status"]);
+        var history = JsonNode.Parse(await http.GetStringAsync($"{executionRest}/api/v1/executions/{id}/history"))!;
+        Assert.Single(history["events"]!.AsArray(), e => (string?)e!["type"] == "STEP_SUCCEEDED" && (string?)e["step"] == "one");
+    }
+
+    private static async Task<long> Scalar(Npgsql.NpgsqlConnection db, string sql)
+    {
+        await using var command = new Npgsql.NpgsqlCommand(sql, db);
+        return (long)(await command.ExecuteScalarAsync())!;
+    }
+
+    private async Task<JsonObject> GetExecution(string id) =>
+        JsonNode.Parse(await http.GetStringAsync($"{executionRest}/api/v1/executions/{id}"))!.AsObject();
+
+    private static async Task WaitUntil(Func<Task<bool>> condition)
+    {
+        var deadline = DateTime.UtcNow + TimeSpan.FromSeconds(30);
+        while (!await condition())
+        {
+            if (DateTime.UtcNow > deadline)
+            {
+                throw new TimeoutException("the condition did not hold within 30 s");
+            }
+
+            await Task.Delay(50);
+        }
     }
 
     private async Task<JsonObject> Post(string url, object body)
