@@ -144,6 +144,105 @@ public sealed class MultiProcessTests : IAsyncLifetime
         Assert.Single(history["events"]!.AsArray(), e => (string?)e!["type"] == "STEP_SUCCEEDED" && (string?)e["step"] == "one");
     }
 
+    [Fact]
+    public async Task Executions_survive_service_kills_and_a_broker_restart()
+    {
+        var token = (string)(await Post(registryRest + "/api/v1/runners/registration-tokens", new { }))["token"]!;
+        processes.Add(ServiceProcess.Start("services/Runner/Platform.Runner.Host", "platform-runner", new Dictionary<string, string>
+        {
+            ["PLATFORM_URL"] = registryGrpc,
+            ["PLATFORM_RUNNER_TOKEN"] = token,
+            ["PLATFORM_RUNNER_NAME"] = "survivor",
+            ["PLATFORM_RUNNER_CAPACITY"] = "4",
+        }));
+        async Task<string> Agent(string name, params string[] command) =>
+            (string)(await Post(definitionsRest + "/api/v1/agents", new { name, command }))["id"]!;
+        var ok = await Agent("ok", "true");
+        var slow = await Agent("slow", "sleep", "0.3");
+        var broken = await Agent("broken", "false");
+        var undo = await Agent("undo", "true");
+        var succeeding = (string)(await Post(definitionsRest + "/api/v1/workflows", new
+        {
+            name = "Branches",
+            steps = new object[]
+            {
+                new { name = "a", agent_id = ok },
+                new { name = "b", agent_id = slow, requires = new[] { "a" } },
+                new { name = "c", agent_id = slow, requires = new[] { "a" } },
+                new { name = "d", agent_id = ok, requires = new[] { "b", "c" } },
+            },
+        }))["id"]!;
+        var failing = (string)(await Post(definitionsRest + "/api/v1/workflows", new
+        {
+            name = "Saga",
+            steps = new object[]
+            {
+                new { name = "reserve", agent_id = slow, compensate = new { agent_id = undo } },
+                new { name = "ship", agent_id = broken },
+            },
+        }))["id"]!;
+
+        var started = new List<(string Id, string Expected)>();
+        for (var i = 0; i < 30; i++)
+        {
+            var workflow = i % 3 == 2 ? failing : succeeding;
+            var id = (string)(await Post(executionRest + $"/api/v1/workflows/{workflow}/start", new { input = new { i } }))["id"]!;
+            started.Add((id, workflow == failing ? "EXECUTION_STATUS_FAILED" : "EXECUTION_STATUS_SUCCEEDED"));
+            switch (i)
+            {
+                case 7:
+                    await Restart(processes[2], executionRest); // Execution
+                    break;
+                case 14:
+                    await RestartBrokerAsync();
+                    break;
+                case 21:
+                    await Restart(processes[1], registryRest); // Runner-Registry
+                    break;
+            }
+        }
+
+        await Restart(processes[2], executionRest);
+        var outcomes = new Dictionary<string, int>();
+        foreach (var (id, expected) in started)
+        {
+            var execution = await WaitFinished(id, TimeSpan.FromSeconds(120));
+            Assert.True(expected == (string?)execution["status"], $"{id}: {execution}");
+            outcomes[expected] = outcomes.GetValueOrDefault(expected) + 1;
+            var history = JsonNode.Parse(await http.GetStringAsync($"{executionRest}/api/v1/executions/{id}/history"))!;
+            var twice = history["events"]!.AsArray()
+                .Where(e => (string?)e!["type"] is "STEP_SUCCEEDED" or "STEP_FAILED")
+                .GroupBy(e => ((string?)e!["step"], e["attempt"]!.ToString()))
+                .Where(g => g.Count() > 1);
+            Assert.Empty(twice);
+        }
+
+        Console.WriteLine("crash safety across processes: 30 executions, 3 service SIGKILLs, 1 broker restart: " +
+            string.Join(", ", outcomes.Select(o => $"{o.Value} {o.Key}")));
+
+        async Task Restart(ServiceProcess service, string rest)
+        {
+            await service.KillAsync();
+            service.Launch();
+            await service.WaitHealthyAsync(rest + "/healthz", TimeSpan.FromSeconds(60));
+        }
+    }
+
+    /// <summary>Stops and starts the local broker (rabbitmqctl, as .ci/run installs it).</summary>
+    private static async Task RestartBrokerAsync()
+    {
+        foreach (var command in new[] { "stop_app", "start_app", "await_startup" })
+        {
+            using var process = System.Diagnostics.Process.Start(new System.Diagnostics.ProcessStartInfo("rabbitmqctl", command)
+            {
+                RedirectStandardOutput = true,
+                RedirectStandardError = true,
+            }) ?? throw new InvalidOperationException("this test restarts a local RabbitMQ with rabbitmqctl, which is not installed");
+            await process.WaitForExitAsync();
+            Assert.True(process.ExitCode == 0, $"rabbitmqctl {command}: {await process.StandardError.ReadToEndAsync()}");
+        }
+    }
+
     private static async Task<long> Scalar(Npgsql.NpgsqlConnection db, string sql)
     {
         await using var command = new Npgsql.NpgsqlCommand(sql, db);
@@ -175,9 +274,9 @@ public sealed class MultiProcessTests : IAsyncLifetime
         return JsonNode.Parse(text)!.AsObject();
     }
 
-    private async Task<JsonObject> WaitFinished(string id)
+    private async Task<JsonObject> WaitFinished(string id, TimeSpan? timeout = null)
     {
-        var deadline = DateTime.UtcNow + TimeSpan.FromSeconds(60);
+        var deadline = DateTime.UtcNow + (timeout ?? TimeSpan.FromSeconds(60));
         JsonObject execution;
         do
         {
