@@ -314,30 +314,27 @@ public sealed class ExecutionEngine(
                     switch (command)
                     {
                         case DispatchStep dispatch:
-                            var job = BuildJob(dispatch);
+                            var job = JobBuilder.Job(ExecutionId, Plan, Input, State, dispatch);
                             jobs.Add(job);
                             details = new JsonObject { ["job_id"] = job.JobId.ToString() };
                             break;
                         case DispatchCompensation compensation:
-                            var compensationJob = BuildCompensationJob(compensation.Step);
+                            var compensationJob = JobBuilder.CompensationJob(ExecutionId, Plan, Input, State, compensation.Step);
                             jobs.Add(compensationJob);
                             details = new JsonObject { ["job_id"] = compensationJob.JobId.ToString() };
                             break;
                         case StartTimer timer:
                             // Jitter is the host's randomness: it is recorded in the event, so the fold stays pure.
-                            var delay = timer.Jitter ? timer.Delay * (0.5 + (Random.Shared.NextDouble() / 2)) : timer.Delay;
+                            var delay = JobBuilder.Delay(timer, Random.Shared.NextDouble());
                             recorded = new TimerScheduled(timer.TimerId, delay);
                             var dueAt = now + delay;
                             timers.Add((timer.TimerId, dueAt));
                             details = new JsonObject { ["due_at"] = dueAt };
                             break;
                         case CancelJob cancel:
-                            var step = State.FindStep(cancel.Step);
-                            var reason = step is { Status: StepStatus.Failed or StepStatus.Retrying, Error: { Length: > 0 } error }
-                                ? error
-                                : "the execution was cancelled";
-                            cancellations.Add(new JobCancellation(JobId(ExecutionId, cancel.Step, cancel.Attempt), ExecutionId, reason));
-                            details = new JsonObject { ["reason"] = reason };
+                            var cancellation = JobBuilder.Cancellation(ExecutionId, State, cancel);
+                            cancellations.Add(cancellation);
+                            details = new JsonObject { ["reason"] = cancellation.Reason };
                             break;
                     }
 
@@ -346,74 +343,6 @@ public sealed class ExecutionEngine(
             }
 
             throw new InvalidOperationException($"execution {ExecutionId}: the core did not settle after 1000 rounds");
-        }
-
-        private JobRequest BuildCompensationJob(string stepName)
-        {
-            var step = Plan.Find(stepName);
-            var attempt = State.FindStep(stepName)?.Attempt ?? 1;
-            var compensation = step?.Compensation
-                ?? throw new InvalidOperationException($"execution {ExecutionId}: the core compensated step '{stepName}', which has no compensation");
-            return new JobRequest(
-                CompensationJobId(ExecutionId, stepName, attempt),
-                ExecutionId,
-                stepName,
-                attempt,
-                compensation.Agent.Command,
-                compensation.Agent.Image,
-                compensation.Agent.Env,
-                JobInput(Input, compensation.With, State),
-                compensation.Agent.RunnerLabels);
-        }
-
-        private JobRequest BuildJob(DispatchStep dispatch)
-        {
-            var step = Plan.Find(dispatch.Step)
-                ?? throw new InvalidOperationException($"execution {ExecutionId}: the core dispatched unknown step '{dispatch.Step}'");
-            return new JobRequest(
-                JobId(ExecutionId, dispatch.Step, dispatch.Attempt),
-                ExecutionId,
-                dispatch.Step,
-                dispatch.Attempt,
-                step.Agent.Command,
-                step.Agent.Image,
-                step.Agent.Env,
-                JobInput(Input, step.With, State),
-                step.Agent.RunnerLabels);
-        }
-
-        /// <summary>The job's input: the execution's input, overlaid with the step's <c>with</c> map, whose
-        /// expressions are rendered against the input and the steps' outputs so far.</summary>
-        private static string JobInput(JsonElement input, JsonElement? with, ExecutionState state)
-        {
-            if (with is not { ValueKind: JsonValueKind.Object } template)
-            {
-                return input.GetRawText();
-            }
-
-            var overlay = Template.RenderJson(template, new StateExpressionContext(input, state));
-
-            var buffer = new ArrayBufferWriter<byte>();
-            using (var writer = new Utf8JsonWriter(buffer))
-            {
-                writer.WriteStartObject();
-                foreach (var property in input.EnumerateObject())
-                {
-                    if (!overlay.TryGetProperty(property.Name, out _))
-                    {
-                        property.WriteTo(writer);
-                    }
-                }
-
-                foreach (var property in overlay.EnumerateObject())
-                {
-                    property.WriteTo(writer);
-                }
-
-                writer.WriteEndObject();
-            }
-
-            return System.Text.Encoding.UTF8.GetString(buffer.WrittenSpan);
         }
     }
 }

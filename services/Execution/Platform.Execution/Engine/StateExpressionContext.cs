@@ -6,7 +6,7 @@ namespace Platform.Execution.Engine;
 
 /// <summary>What `${{ inputs.x }}` and `${{ steps.a.outputs.k }}` read: the execution's input and its steps' state.
 /// A pure function of the folded state, so rendering a job's input is as deterministic as the decision itself.</summary>
-internal sealed class StateExpressionContext(JsonElement inputs, ExecutionState state) : IExpressionContext
+public sealed class StateExpressionContext(JsonElement inputs, ExecutionState state) : IExpressionContext
 {
     public JsonElement Inputs { get; } = inputs;
 
