@@ -375,18 +375,14 @@ public sealed class RunnerAgent
         try
         {
             JobRunResult result;
-            if (job.StopReason is null)
-            {
-                var reportedStart = await ReportAsync(session, job, "report the start of",
+            // The start is reported while the process starts rather than before: the lease was granted moments ago,
+            // and waiting for the answer cost a round trip on every step. A refused start stops the process.
+            var reportedStart = job.StopReason is null
+                ? ReportAsync(session, job, "report the start of",
                     ct => session.Client.ReportJobStartedAsync(
                         new ReportJobStartedRequest { JobId = lease.JobId, Attempt = lease.Attempt },
-                        session.Headers, Deadline(CallTimeout), ct).ResponseAsync);
-                if (!reportedStart)
-                {
-                    return;
-                }
-            }
-
+                        session.Headers, Deadline(CallTimeout), ct).ResponseAsync)
+                : Task.FromResult(true);
             if (job.StopToken.IsCancellationRequested)
             {
                 // Stopped before it ran (e.g. cancelled right after the lease): nothing to kill, only to report.
@@ -394,16 +390,20 @@ public sealed class RunnerAgent
             }
             else
             {
-                try
+                var run = RunExecutorAsync(lease, job);
+                if (!await reportedStart)
                 {
-                    result = await executor.RunAsync(ToRunnerJob(lease), job.StopToken);
+                    job.Stop("the registry refused the start of the job", report: false);
+                    await run;
+                    return;
                 }
-                catch (Exception ex)
-                {
-                    logger.LogError(ex, "The executor failed on job {JobId} attempt {Attempt}", job.JobId, job.Attempt);
-                    result = new JobRunResult(NotRunExitCode, new Dictionary<string, string>(),
-                        $"the runner failed to run the job: {ex.Message}", "");
-                }
+
+                result = await run;
+            }
+
+            if (!await reportedStart)
+            {
+                return;
             }
 
             job.MarkFinishing();
@@ -447,6 +447,20 @@ public sealed class RunnerAgent
             watchedJobsChanged.Fire();
             job.Dispose();
             session.Slots.Release();
+        }
+    }
+
+    private async Task<JobRunResult> RunExecutorAsync(JobLease lease, RunningJob job)
+    {
+        try
+        {
+            return await executor.RunAsync(ToRunnerJob(lease), job.StopToken);
+        }
+        catch (Exception ex)
+        {
+            logger.LogError(ex, "The executor failed on job {JobId} attempt {Attempt}", job.JobId, job.Attempt);
+            return new JobRunResult(NotRunExitCode, new Dictionary<string, string>(),
+                $"the runner failed to run the job: {ex.Message}", "");
         }
     }
 
