@@ -22,7 +22,7 @@ public static class DefinitionsModule
     {
         builder.AddPlatformGrpc();
         builder.AddSchemaMigrations(Schema, typeof(DefinitionsModule).Assembly);
-        builder.AddOutbox(Schema);
+        builder.AddOutboxAndInbox(Schema);
         builder.Services.TryAddSingleton(TimeProvider.System);
         builder.Services.AddSingleton<AgentRepository>();
         builder.Services.AddSingleton<WorkflowRepository>();

@@ -35,7 +35,7 @@ public static class ExecutionModule
 
         builder.AddPlatformGrpc();
         builder.AddSchemaMigrations(Schema, typeof(ExecutionModule).Assembly);
-        builder.AddOutbox(Schema);
+        builder.AddOutboxAndInbox(Schema);
         builder.Services.AddSingleton(TimeProvider.System);
         builder.Services.AddSingleton<ExecutionStore>();
         builder.Services.AddSingleton<ExecutionEngine>();

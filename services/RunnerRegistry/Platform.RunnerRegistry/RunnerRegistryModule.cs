@@ -27,7 +27,7 @@ public static class RunnerRegistryModule
         builder.Services.AddGrpc()
             .AddServiceOptions<RunnerAgentService>(o => o.Interceptors.Add<RunnerCredentialInterceptor>());
         builder.AddSchemaMigrations(Schema, typeof(RunnerRegistryModule).Assembly);
-        builder.AddOutbox(Schema);
+        builder.AddOutboxAndInbox(Schema);
 
         builder.Services.AddOptions<RunnerRegistryOptions>()
             .Bind(builder.Configuration.GetSection(RunnerRegistryOptions.Section))

@@ -3,6 +3,7 @@ using System.Data;
 using System.Text.Json;
 using Dapper;
 using MassTransit;
+using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Logging;
@@ -113,15 +114,49 @@ public static class Inbox
     }
 }
 
+/// <summary>
+/// Forgets processed message ids after a retention period (Messaging:InboxRetentionDays, default 7): a redelivery
+/// comes within minutes, so the inbox need not grow with every message ever consumed.
+/// </summary>
+internal sealed class InboxJanitor(string schema, NpgsqlDataSource dataSource, IConfiguration configuration,
+    ILogger<InboxJanitor> logger) : BackgroundService
+{
+    protected override async Task ExecuteAsync(CancellationToken stoppingToken)
+    {
+        var retention = TimeSpan.FromDays(configuration.GetValue("Messaging:InboxRetentionDays", 7.0));
+        while (!stoppingToken.IsCancellationRequested)
+        {
+            try
+            {
+                await using var connection = await dataSource.OpenConnectionAsync(stoppingToken);
+                var forgotten = await connection.ExecuteAsync(
+                    $"DELETE FROM {schema}.inbox WHERE processed_at < now() - @retention", new { retention });
+                if (forgotten > 0)
+                {
+                    logger.LogInformation("Forgot {Count} processed message ids of {Schema}", forgotten, schema);
+                }
+            }
+            catch (Exception ex) when (ex is NpgsqlException or InvalidOperationException)
+            {
+                logger.LogWarning(ex, "Cleaning the {Schema} inbox failed; trying again later", schema);
+            }
+
+            await Task.Delay(TimeSpan.FromHours(1), stoppingToken).ConfigureAwait(ConfigureAwaitOptions.SuppressThrowing);
+        }
+    }
+}
+
 public static class OutboxExtensions
 {
-    /// <summary>Registers the outbox of <paramref name="schema"/> as a keyed singleton and its relay.</summary>
-    public static IHostApplicationBuilder AddOutbox(this IHostApplicationBuilder builder, string schema)
+    /// <summary>Registers the outbox of <paramref name="schema"/> as a keyed singleton, its relay, and the janitor
+    /// of the schema's inbox.</summary>
+    public static IHostApplicationBuilder AddOutboxAndInbox(this IHostApplicationBuilder builder, string schema)
     {
         builder.AddPlatformDatabase();
         var outbox = new Outbox(schema);
         builder.Services.AddKeyedSingleton(schema, outbox);
         builder.Services.AddSingleton<IHostedService>(sp => ActivatorUtilities.CreateInstance<OutboxRelay>(sp, outbox));
+        builder.Services.AddSingleton<IHostedService>(sp => ActivatorUtilities.CreateInstance<InboxJanitor>(sp, schema));
         return builder;
     }
 }
