@@ -298,6 +298,36 @@ public sealed class DurableExecutionTests(StandaloneFixture fixture) : IClassFix
     }
 
     [Fact]
+    public async Task A_steps_log_is_stored_in_order_and_can_be_followed_while_it_runs()
+    {
+        await Agent("talker", ["sh", "-c", "echo first; echo warning >&2; sleep 1; echo second"]);
+        var workflow = await Import("name: Logs\nsteps:\n  - name: talk\n    agent: talker\n");
+        var id = await Start(workflow);
+
+        // Follow: wait for the first line, then long-poll for what comes after it.
+        JsonObject page;
+        var deadline = DateTime.UtcNow + Timeout;
+        do
+        {
+            page = await Platform.GetAsync($"/api/v1/executions/{id}/steps/talk/logs?wait_seconds=5");
+        }
+        while ((page["lines"]?.AsArray().Count ?? 0) == 0 && DateTime.UtcNow < deadline);
+        var asked = DateTime.UtcNow;
+        var next = await Platform.GetAsync(
+            $"/api/v1/executions/{id}/steps/talk/logs?after_sequence={page["lines"]!.AsArray()[^1]!["sequence"]}&wait_seconds=20");
+        Assert.True(DateTime.UtcNow - asked < TimeSpan.FromSeconds(10), "the follow call answered when the line came");
+        Assert.NotEmpty(next["lines"]!.AsArray());
+
+        await Platform.WaitForExecutionAsync(id, Timeout);
+        var all = await Platform.GetAsync($"/api/v1/executions/{id}/steps/talk/logs");
+        var lines = all["lines"]!.AsArray().Select(l => ((string)l!["stream"]!, (string)l["text"]!)).ToList();
+        // Order holds within a stream; stdout and stderr are read concurrently, so they may interleave either way.
+        Assert.Equal(["first", "second"], lines.Where(l => l.Item1 == "stdout").Select(l => l.Item2));
+        Assert.Equal(["warning"], lines.Where(l => l.Item1 == "stderr").Select(l => l.Item2));
+        Assert.True((bool?)all["complete"]);
+    }
+
+    [Fact]
     public async Task The_same_idempotency_key_returns_the_same_execution()
     {
         await Agent("ok", ["true"]);

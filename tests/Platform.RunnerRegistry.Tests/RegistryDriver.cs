@@ -108,6 +108,28 @@ public static class RegistryDriver
         return f.Agent.AwaitCancellationsAsync(request, runner.Headers);
     }
 
+    public static async Task AppendLogsAsync(this RegistryFixture f, TestRunner runner, string jobId, int attempt,
+        params (long Sequence, string Stream, string Text)[] lines)
+    {
+        var request = new AppendJobLogsRequest { JobId = jobId, Attempt = attempt };
+        request.Lines.AddRange(lines.Select(l => new LogLine
+        {
+            Attempt = attempt,
+            Sequence = l.Sequence,
+            Stream = l.Stream,
+            Text = l.Text,
+            Time = Google.Protobuf.WellKnownTypes.Timestamp.FromDateTime(DateTime.UtcNow),
+        }));
+        await f.Agent.AppendJobLogsAsync(request, runner.Headers);
+    }
+
+    public static Task<GetJobLogsResponse> GetLogsAsync(this RegistryFixture f, string jobId, long afterSequence = 0,
+        int waitSeconds = 0, int limit = 0) =>
+        f.Registry.GetJobLogsAsync(new GetJobLogsRequest
+        {
+            JobId = jobId, AfterSequence = afterSequence, WaitSeconds = waitSeconds, Limit = limit,
+        }).ResponseAsync;
+
     public static JobRef Ref(string jobId, int attempt) => new() { JobId = jobId, Attempt = attempt };
 
     public static Task<RpcException> RefusedAsync(Func<Task> call) => Assert.ThrowsAsync<RpcException>(call);

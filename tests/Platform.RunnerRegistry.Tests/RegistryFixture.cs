@@ -33,6 +33,9 @@ public class RegistryFixture : IAsyncLifetime
     protected virtual int LeaseTimeoutSeconds => 30;
     protected virtual int HeartbeatIntervalSeconds => 5;
 
+    /// <summary>More <c>RunnerRegistry</c> settings for a fixture subclass (e.g. small log bounds).</summary>
+    protected virtual IReadOnlyDictionary<string, string?> Settings => new Dictionary<string, string?>();
+
     public string ConnectionString { get; private set; } = "";
     public Uri Address { get; private set; } = null!;
     public GrpcChannel Channel { get; private set; } = null!;
@@ -60,6 +63,7 @@ public class RegistryFixture : IAsyncLifetime
             ["RunnerRegistry:LeaseTimeoutSeconds"] = LeaseTimeoutSeconds.ToString(System.Globalization.CultureInfo.InvariantCulture),
             ["RunnerRegistry:HeartbeatIntervalSeconds"] = HeartbeatIntervalSeconds.ToString(System.Globalization.CultureInfo.InvariantCulture),
         });
+        builder.Configuration.AddInMemoryCollection(Settings);
         builder.Logging.ClearProviders();
         if (Environment.GetEnvironmentVariable("PLATFORM_TEST_LOGS") is "1")
         {
@@ -114,6 +118,22 @@ public sealed class ShortLeaseRegistryFixture : RegistryFixture
 {
     protected override int LeaseTimeoutSeconds => 2;
     protected override int HeartbeatIntervalSeconds => 1;
+}
+
+/// <summary>Short leases (as <see cref="ShortLeaseRegistryFixture"/>) and job logs bounded to 5 lines or 1000 bytes.</summary>
+public sealed class SmallLogRegistryFixture : RegistryFixture
+{
+    public const int MaxLines = 5;
+    public const int MaxBytes = 1000;
+
+    protected override int LeaseTimeoutSeconds => 2;
+    protected override int HeartbeatIntervalSeconds => 1;
+
+    protected override IReadOnlyDictionary<string, string?> Settings => new Dictionary<string, string?>
+    {
+        ["RunnerRegistry:MaxLogLinesPerJob"] = MaxLines.ToString(System.Globalization.CultureInfo.InvariantCulture),
+        ["RunnerRegistry:MaxLogBytesPerJob"] = MaxBytes.ToString(System.Globalization.CultureInfo.InvariantCulture),
+    };
 }
 
 /// <summary>Job events the registry published, as a consumer received them (with their message ids).</summary>

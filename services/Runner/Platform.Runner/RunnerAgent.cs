@@ -372,6 +372,8 @@ public sealed class RunnerAgent
 
     private async Task RunJobAsync(Session session, JobLease lease, RunningJob job)
     {
+        var logs = new JobLogSender(lease.Attempt, batch => SendLogsAsync(session, lease, job, batch), time);
+        logs.Start();
         try
         {
             JobRunResult result;
@@ -390,7 +392,7 @@ public sealed class RunnerAgent
             }
             else
             {
-                var run = RunExecutorAsync(lease, job);
+                var run = RunExecutorAsync(lease, job, logs);
                 if (!await reportedStart)
                 {
                     job.Stop("the registry refused the start of the job", report: false);
@@ -407,6 +409,8 @@ public sealed class RunnerAgent
             }
 
             job.MarkFinishing();
+            // Every line is sent before the job's end is reported: followers of the log see it complete.
+            await logs.CompleteAsync();
 
             if (job.StopReason is { } reason)
             {
@@ -443,6 +447,13 @@ public sealed class RunnerAgent
         }
         finally
         {
+            await logs.CompleteAsync();
+            if (logs.Dropped > 0)
+            {
+                logger.LogWarning("{Dropped} log line(s) of job {JobId} attempt {Attempt} were not sent", logs.Dropped,
+                    job.JobId, job.Attempt);
+            }
+
             running.TryRemove(job.JobId, out _);
             watchedJobsChanged.Fire();
             job.Dispose();
@@ -450,11 +461,11 @@ public sealed class RunnerAgent
         }
     }
 
-    private async Task<JobRunResult> RunExecutorAsync(JobLease lease, RunningJob job)
+    private async Task<JobRunResult> RunExecutorAsync(JobLease lease, RunningJob job, IJobLogSink logs)
     {
         try
         {
-            return await executor.RunAsync(ToRunnerJob(lease), job.StopToken);
+            return await executor.RunAsync(ToRunnerJob(lease), logs, job.StopToken);
         }
         catch (Exception ex)
         {
@@ -464,9 +475,21 @@ public sealed class RunnerAgent
         }
     }
 
+    /// <summary>Sends one batch of a job's log lines (idempotent by their sequence, so retrying is safe). A refusal
+    /// stops the job's logs only: whether the job goes on is for its reports and cancellations to decide.</summary>
+    private Task<bool> SendLogsAsync(Session session, JobLease lease, RunningJob job, IReadOnlyList<LogLine> batch)
+    {
+        var request = new AppendJobLogsRequest { JobId = lease.JobId, Attempt = lease.Attempt };
+        request.Lines.AddRange(batch);
+        return ReportAsync(session, job, "send the logs of",
+            ct => session.Client.AppendJobLogsAsync(request, session.Headers, Deadline(CallTimeout), ct).ResponseAsync,
+            stopJobWhenRefused: false);
+    }
+
     /// <summary>Sends a report about a job, retrying transient failures with jittered backoff.</summary>
     /// <returns>false when the report was refused or given up (the job is no longer this runner's to report).</returns>
-    private async Task<bool> ReportAsync(Session session, RunningJob job, string what, Func<CancellationToken, Task> call)
+    private async Task<bool> ReportAsync(Session session, RunningJob job, string what, Func<CancellationToken, Task> call,
+        bool stopJobWhenRefused = true)
     {
         var backoff = new Backoff(TimeSpan.FromMilliseconds(200), TimeSpan.FromSeconds(10));
         var giveUpAt = time.GetUtcNow() + ReportGiveUpAfter;
@@ -504,7 +527,11 @@ public sealed class RunnerAgent
 
                 logger.LogWarning("The registry refused to {What} job {JobId} attempt {Attempt}: {Reason}",
                     what, job.JobId, job.Attempt, Describe(ex));
-                job.Stop("the registry refused a report about the job", report: false);
+                if (stopJobWhenRefused)
+                {
+                    job.Stop("the registry refused a report about the job", report: false);
+                }
+
                 return false;
             }
             catch (RpcException ex)

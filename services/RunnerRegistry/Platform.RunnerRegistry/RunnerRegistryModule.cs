@@ -35,11 +35,15 @@ public static class RunnerRegistryModule
             .Validate(o => o.HeartbeatIntervalSeconds >= 1, "RunnerRegistry:HeartbeatIntervalSeconds must be at least 1")
             .Validate(o => o.HeartbeatIntervalSeconds < o.LeaseTimeoutSeconds,
                 "RunnerRegistry:HeartbeatIntervalSeconds must be shorter than RunnerRegistry:LeaseTimeoutSeconds")
+            .Validate(o => o.MaxLogLinesPerJob >= 1, "RunnerRegistry:MaxLogLinesPerJob must be at least 1")
+            .Validate(o => o.MaxLogBytesPerJob >= 1, "RunnerRegistry:MaxLogBytesPerJob must be at least 1")
             .ValidateOnStart();
         builder.Services.TryAddSingleton(TimeProvider.System);
         builder.Services.AddSingleton<RunnerStore>();
         builder.Services.AddSingleton<JobStore>();
         builder.Services.AddSingleton<JobQueue>();
+        builder.Services.AddSingleton<JobLogStore>();
+        builder.Services.AddSingleton<JobLogs>();
         builder.Services.AddSingleton<RunnerAuthenticator>();
         builder.Services.AddSingleton<RunnerRegistration>();
         builder.Services.AddSingleton(sp => new RegistrationTokenIssuer(sp.GetRequiredService<RunnerStore>()));

@@ -96,9 +96,18 @@ public interface IJobQueue
 
     Task CancelAsync(IReadOnlyList<JobCancellation> cancellations, CancellationToken cancellationToken);
 
+    /// <summary>A job's log lines after <paramref name="afterSequence"/>; with <paramref name="wait"/> a long poll.
+    /// A job Runner-Registry does not know (yet) has no lines.</summary>
+    Task<JobLog> GetLogAsync(Guid jobId, long afterSequence, int limit, TimeSpan wait, CancellationToken cancellationToken);
+
     /// <summary>The results of those of <paramref name="jobs"/> that have ended (for the reconciler).</summary>
     Task<IReadOnlyList<JobResult>> GetEndedJobsAsync(IReadOnlyList<JobOfStep> jobs, CancellationToken cancellationToken);
 }
+
+public sealed record JobLogLine(long Sequence, string Stream, string Text, DateTimeOffset Time);
+
+/// <summary>Some of a job's log; <see cref="Complete"/>: the job ended and nothing follows these lines.</summary>
+public sealed record JobLog(IReadOnlyList<JobLogLine> Lines, bool Complete);
 
 /// <summary>The job that runs a step's attempt.</summary>
 public sealed record JobOfStep(Guid JobId, string Step, int StepAttempt);

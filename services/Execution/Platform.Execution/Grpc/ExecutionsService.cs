@@ -16,7 +16,7 @@ namespace Platform.Execution.Grpc;
 
 /// <summary>The Execution context's API: maps proto messages to the engine's domain types and back.</summary>
 internal sealed class ExecutionsService(
-    IExecutionEngine engine, ExecutionStore store, NpgsqlDataSource dataSource, PgNotificationHub notifications)
+    IExecutionEngine engine, ExecutionStore store, NpgsqlDataSource dataSource, PgNotificationHub notifications, IJobQueue jobQueue)
     : Executions.ExecutionsBase
 {
     private const int MaxIdempotencyKeyLength = 200;
@@ -121,6 +121,46 @@ internal sealed class ExecutionsService(
         Attempt = e.Attempt ?? 0,
         Data = Struct.Parser.ParseJson(e.Data.ToJsonString()),
     };
+
+    public override async Task<StepLogs> GetStepLogs(GetStepLogsRequest request, ServerCallContext context)
+    {
+        var id = Ids.Parse(request.Id, "execution");
+        if (request.WaitSeconds is < 0 or > 60)
+        {
+            throw new ValidationFailedException("wait_seconds", "must be between 0 and 60");
+        }
+
+        var read = await engine.ReadAsync(id, context.CancellationToken) ?? throw new NotFoundException("execution", request.Id);
+        var step = read.State.FindStep(request.Step) ?? throw new NotFoundException("step", $"{request.Id}/{request.Step}");
+        var attempt = request.Attempt > 0 ? request.Attempt : step.Attempt;
+        if (attempt > step.Attempt)
+        {
+            throw new NotFoundException("step attempt", $"{request.Step}/{request.Attempt}");
+        }
+
+        var logs = new StepLogs { Step = step.Name, Attempt = attempt, NextSequence = request.AfterSequence };
+        if (attempt == 0)
+        {
+            return logs; // not started yet: nothing written
+        }
+
+        var log = await jobQueue.GetLogAsync(ExecutionEngine.JobId(id, step.Name, attempt), request.AfterSequence,
+            request.Limit, TimeSpan.FromSeconds(request.WaitSeconds), context.CancellationToken);
+        foreach (var line in log.Lines)
+        {
+            logs.Lines.Add(new StepLogLine
+            {
+                Sequence = line.Sequence,
+                Stream = line.Stream,
+                Text = line.Text,
+                Time = Timestamp.FromDateTimeOffset(line.Time),
+            });
+            logs.NextSequence = line.Sequence;
+        }
+
+        logs.Complete = log.Complete;
+        return logs;
+    }
 
     public override async Task<Protos.Execution.V1.Execution> CancelExecution(CancelExecutionRequest request, ServerCallContext context)
     {

@@ -99,6 +99,28 @@ internal sealed class GrpcJobQueue(Protos.Runners.V1.RunnerRegistry.RunnerRegist
         }
     }
 
+    public async Task<JobLog> GetLogAsync(Guid jobId, long afterSequence, int limit, TimeSpan wait, CancellationToken cancellationToken)
+    {
+        try
+        {
+            var response = await client.GetJobLogsAsync(new GetJobLogsRequest
+            {
+                JobId = jobId.ToString(),
+                AfterSequence = afterSequence,
+                Limit = limit,
+                WaitSeconds = (int)wait.TotalSeconds,
+            }, cancellationToken: cancellationToken);
+            return new JobLog(
+                response.Lines.Select(l => new JobLogLine(l.Sequence, l.Stream, l.Text, l.Time?.ToDateTimeOffset() ?? default)).ToList(),
+                response.Complete);
+        }
+        catch (RpcException ex) when (ex.StatusCode == StatusCode.NotFound)
+        {
+            // Dispatched but not enqueued yet: no line so far.
+            return new JobLog([], false);
+        }
+    }
+
     public async Task<IReadOnlyList<JobResult>> GetEndedJobsAsync(IReadOnlyList<JobOfStep> jobs, CancellationToken cancellationToken)
     {
         var request = new GetJobsRequest();

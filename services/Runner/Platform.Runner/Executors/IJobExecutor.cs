@@ -26,5 +26,9 @@ public sealed record JobRunResult(int ExitCode, IReadOnlyDictionary<string, stri
 /// and still returns a result.</summary>
 public interface IJobExecutor
 {
-    Task<JobRunResult> RunAsync(RunnerJob job, CancellationToken stop);
+    Task<JobRunResult> RunAsync(RunnerJob job, CancellationToken stop) => RunAsync(job, NullJobLogSink.Instance, stop);
+
+    /// <summary>Runs the job, handing its stdout and stderr to <paramref name="log"/> line by line as they arrive
+    /// (every line before the method returns).</summary>
+    Task<JobRunResult> RunAsync(RunnerJob job, IJobLogSink log, CancellationToken stop);
 }

@@ -16,7 +16,9 @@ public sealed class ProcessExecutor(RunnerOptions options, ILogger<ProcessExecut
     private static readonly TimeSpan OutputDrainTimeout = TimeSpan.FromSeconds(5);
     private static readonly TimeSpan KillTimeout = TimeSpan.FromSeconds(30);
 
-    public async Task<JobRunResult> RunAsync(RunnerJob job, CancellationToken stop)
+    public Task<JobRunResult> RunAsync(RunnerJob job, CancellationToken stop) => RunAsync(job, NullJobLogSink.Instance, stop);
+
+    public async Task<JobRunResult> RunAsync(RunnerJob job, IJobLogSink log, CancellationToken stop)
     {
         if (job.Command.Count == 0 || string.IsNullOrWhiteSpace(job.Command[0]))
         {
@@ -42,8 +44,9 @@ public sealed class ProcessExecutor(RunnerOptions options, ILogger<ProcessExecut
             logger.LogDebug("Job {JobId} attempt {Attempt} started process {Pid}", job.JobId, job.Attempt, process.Id);
             process.StandardInput.Close();
             var tail = new OutputTailBuffer();
-            var pumps = Task.WhenAll(PumpAsync(process.StandardOutput.BaseStream, tail),
-                PumpAsync(process.StandardError.BaseStream, tail));
+            var pumps = Task.WhenAll(
+                PumpAsync(process.StandardOutput.BaseStream, tail, new OutputLineSplitter(JobOutputStream.Stdout, log)),
+                PumpAsync(process.StandardError.BaseStream, tail, new OutputLineSplitter(JobOutputStream.Stderr, log)));
 
             var error = "";
             try
@@ -124,7 +127,7 @@ public sealed class ProcessExecutor(RunnerOptions options, ILogger<ProcessExecut
         return startInfo;
     }
 
-    private static async Task PumpAsync(Stream stream, OutputTailBuffer tail)
+    private static async Task PumpAsync(Stream stream, OutputTailBuffer tail, OutputLineSplitter lines)
     {
         var buffer = ArrayPool<byte>.Shared.Rent(16 * 1024);
         try
@@ -133,6 +136,7 @@ public sealed class ProcessExecutor(RunnerOptions options, ILogger<ProcessExecut
             while ((read = await stream.ReadAsync(buffer)) > 0)
             {
                 tail.Append(buffer.AsSpan(0, read));
+                lines.Append(buffer.AsSpan(0, read));
             }
         }
         catch (Exception ex) when (ex is IOException or ObjectDisposedException)
@@ -142,6 +146,7 @@ public sealed class ProcessExecutor(RunnerOptions options, ILogger<ProcessExecut
         finally
         {
             ArrayPool<byte>.Shared.Return(buffer);
+            lines.Complete();
         }
     }
 

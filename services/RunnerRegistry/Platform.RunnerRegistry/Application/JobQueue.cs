@@ -217,6 +217,7 @@ internal sealed class JobQueue
             new JobFinished(jobId, finished.ExecutionId, finished.StepName, finished.StepAttempt, attempt, runner.Id,
                 finished.Status.ToOutcome(), result.ExitCode, result.Outputs, NullIfEmpty(finished.Error),
                 NullIfEmpty(result.OutputTail), finished.StartedAtUtc, finished.FinishedAtUtc));
+        await JobLogStore.NotifyAsync(connection, transaction); // the job's log is complete: wake its followers
         await transaction.CommitAsync(cancellationToken);
         if (finished.Status == JobStatus.Cancelled)
         {

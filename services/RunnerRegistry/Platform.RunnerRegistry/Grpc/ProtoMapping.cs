@@ -143,6 +143,55 @@ internal static class ProtoMapping
         return violations.Count > 0 ? throw new ValidationFailedException(violations) : jobs;
     }
 
+    /// <summary>Validates the lines of an AppendJobLogs request, reporting all violations at once.</summary>
+    public static IReadOnlyList<NewLogLine> ToNewLogLines(this AppendJobLogsRequest request)
+    {
+        var violations = new List<FieldViolation>();
+        if (request.Attempt < 1)
+        {
+            violations.Add(new FieldViolation("attempt", "must be at least 1"));
+        }
+
+        if (request.Lines.Count > JobLogLimits.MaxLinesPerAppend)
+        {
+            violations.Add(new FieldViolation("lines", $"must not hold more than {JobLogLimits.MaxLinesPerAppend} lines"));
+        }
+
+        var lines = new List<NewLogLine>(request.Lines.Count);
+        for (var i = 0; i < request.Lines.Count && violations.Count < 20; i++)
+        {
+            var line = request.Lines[i];
+            if (line.Sequence < 1)
+            {
+                violations.Add(new FieldViolation($"lines[{i}].sequence", "must be at least 1"));
+            }
+
+            if (!LogStreams.IsFromRunner(line.Stream))
+            {
+                violations.Add(new FieldViolation($"lines[{i}].stream", "must be 'stdout' or 'stderr'"));
+            }
+
+            if (line.Attempt != 0 && line.Attempt != request.Attempt)
+            {
+                violations.Add(new FieldViolation($"lines[{i}].attempt", "must be the request's attempt (or unset)"));
+            }
+
+            lines.Add(new NewLogLine(line.Sequence, line.Stream, line.Text,
+                line.Time?.ToDateTimeOffset() ?? DateTimeOffset.UtcNow));
+        }
+
+        return violations.Count > 0 ? throw new ValidationFailedException(violations) : lines;
+    }
+
+    public static LogLine ToProto(this JobLogLine line) => new()
+    {
+        Attempt = line.Attempt,
+        Sequence = line.Sequence,
+        Stream = line.Stream,
+        Text = line.Text,
+        Time = line.Time.ToTimestamp(),
+    };
+
     public static JobRefKey ToKey(this JobRef job, string field) =>
         new(Guid.TryParse(job.JobId, out var id) ? id : throw new ValidationFailedException(field, "must be a UUID"), job.Attempt);
 

@@ -9,7 +9,7 @@ namespace Platform.RunnerRegistry.Grpc;
 
 /// <summary>The protocol runner agents speak. Calls but Register are authenticated by <see cref="RunnerCredentialInterceptor"/>.</summary>
 internal sealed class RunnerAgentService(
-    RunnerRegistration registration, JobQueue queue, IOptions<RunnerRegistryOptions> options)
+    RunnerRegistration registration, JobQueue queue, JobLogs logs, IOptions<RunnerRegistryOptions> options)
     : Protos.Runners.V1.RunnerAgent.RunnerAgentBase
 {
     public override async Task<RegisterRunnerResponse> Register(RegisterRunnerRequest request, ServerCallContext context)
@@ -69,6 +69,15 @@ internal sealed class RunnerAgentService(
         var response = new AwaitCancellationsResponse();
         response.Cancel.AddRange(cancel.Select(c => c.ToProto()));
         return response;
+    }
+
+    public override async Task<AppendJobLogsResponse> AppendJobLogs(AppendJobLogsRequest request, ServerCallContext context)
+    {
+        var runner = RunnerCredentialInterceptor.RunnerOf(context);
+        var jobId = JobId(request.JobId);
+        var lines = request.ToNewLogLines();
+        await logs.AppendAsync(runner, jobId, request.Attempt, lines, context.CancellationToken);
+        return new AppendJobLogsResponse();
     }
 
     /// <summary>How long a long poll may be held: 0 means the default, more than the maximum means the maximum.</summary>

@@ -14,6 +14,7 @@ internal sealed class RunnerRegistryService(
     RegistrationTokenIssuer issuer,
     RunnerStore runners,
     JobQueue queue,
+    JobLogs logs,
     IOptions<RunnerRegistryOptions> options,
     TimeProvider time) : Protos.Runners.V1.RunnerRegistry.RunnerRegistryBase
 {
@@ -63,6 +64,9 @@ internal sealed class RunnerRegistryService(
     /// <summary>The longest cancel reason kept (the rest is cut): it becomes the job's error.</summary>
     public const int MaxReasonLength = 1000;
 
+    /// <summary>The longest GetJobLogs may be held (a longer wait_seconds means this).</summary>
+    private const int MaxLogWaitSeconds = 60;
+
     public override async Task<CancelJobsResponse> CancelJobs(CancelJobsRequest request, ServerCallContext context)
     {
         var ids = JobIds(request.JobIds);
@@ -85,6 +89,43 @@ internal sealed class RunnerRegistryService(
             response.Jobs.AddRange((await queue.GetJobsAsync(ids, context.CancellationToken)).Select(j => j.ToProto()));
         }
 
+        return response;
+    }
+
+    public override async Task<GetJobLogsResponse> GetJobLogs(GetJobLogsRequest request, ServerCallContext context)
+    {
+        var violations = new List<FieldViolation>();
+        if (!Guid.TryParse(request.JobId, out var jobId))
+        {
+            violations.Add(new FieldViolation("job_id", "must be a UUID"));
+        }
+
+        if (request.AfterSequence < 0)
+        {
+            violations.Add(new FieldViolation("after_sequence", "must not be negative"));
+        }
+
+        if (request.Limit < 0)
+        {
+            violations.Add(new FieldViolation("limit", "must not be negative"));
+        }
+
+        if (request.WaitSeconds < 0)
+        {
+            violations.Add(new FieldViolation("wait_seconds", "must not be negative"));
+        }
+
+        if (violations.Count > 0)
+        {
+            throw new ValidationFailedException(violations);
+        }
+
+        // 0 means the default; more than the maximum means the maximum (as the other long polls do).
+        var limit = request.Limit == 0 ? JobLogLimits.DefaultReadLimit : Math.Min(request.Limit, JobLogLimits.MaxReadLimit);
+        var wait = TimeSpan.FromSeconds(Math.Min(request.WaitSeconds, MaxLogWaitSeconds));
+        var page = await logs.ReadAsync(jobId, request.AfterSequence, limit, wait, context.CancellationToken);
+        var response = new GetJobLogsResponse { Complete = page.Complete };
+        response.Lines.AddRange(page.Lines.Select(l => l.ToProto()));
         return response;
     }
 

@@ -273,6 +273,11 @@ internal sealed class JobStore(NpgsqlDataSource dataSource)
                 cancellationToken: cancellationToken));
         }
 
+        if (ended.Count > 0)
+        {
+            await JobLogStore.NotifyAsync(connection, transaction); // the logs of the ended jobs are complete
+        }
+
         return new CancelOutcome(ended, requested);
     }
 
@@ -323,7 +328,8 @@ internal sealed class JobStore(NpgsqlDataSource dataSource)
         return released;
     }
 
-    /// <summary>Requeued jobs wake the acquiring runners; every released job was taken from its runner, which must stop it.</summary>
+    /// <summary>Requeued jobs wake the acquiring runners; every released job was taken from its runner, which must stop it;
+    /// ended ones wake the followers of their logs.</summary>
     private static async Task NotifyReleasedAsync(IDbConnection connection, IDbTransaction transaction,
         IReadOnlyList<EndedRow> released, CancellationToken cancellationToken)
     {
@@ -333,6 +339,11 @@ internal sealed class JobStore(NpgsqlDataSource dataSource)
         }
 
         var sql = released.Any(r => r.Status == JobStatus.Queued) ? $"{NotifyJobs}; {NotifyCancel};" : NotifyCancel;
+        if (released.Any(r => r.Status.IsFinished()))
+        {
+            sql += $"; {JobLogStore.NotifyLogs};"; // the logs of the ended jobs are complete
+        }
+
         await connection.ExecuteAsync(new CommandDefinition(sql, transaction: transaction, cancellationToken: cancellationToken));
     }
 
