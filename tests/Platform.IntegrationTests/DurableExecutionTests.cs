@@ -239,13 +239,13 @@ public sealed class DurableExecutionTests(StandaloneFixture fixture) : IClassFix
     }
 
     [Fact]
-    public async Task Watch_streams_the_events_as_they_happen_and_resumes_from_a_sequence()
+    public async Task Watch_streams_the_events_and_log_lines_as_they_happen_and_resumes_from_a_sequence()
     {
-        await Agent("pause", ["sleep", "0.5"]);
+        await Agent("pause", ["sh", "-c", "echo working on $PLATFORM_STEP; sleep 0.5"]);
         var workflow = await Import("name: Watched\nsteps:\n  - name: a\n    agent: pause\n  - name: b\n    agent: pause\n");
         var id = await Start(workflow);
 
-        var received = new List<(DateTime At, JsonObject Event)>();
+        var received = new List<(DateTime At, JsonObject Update)>();
         using (var response = await Platform.Http.GetAsync($"/api/v1/executions/{id}:watch", HttpCompletionOption.ResponseHeadersRead))
         {
             response.EnsureSuccessStatusCode();
@@ -259,14 +259,19 @@ public sealed class DurableExecutionTests(StandaloneFixture fixture) : IClassFix
             }
         }
 
-        var types = received.Select(r => (string)r.Event["type"]!).ToList();
+        var events = received.Where(r => r.Update["event"] is not null).ToList();
+        var types = events.Select(r => (string)r.Update["event"]!["type"]!).ToList();
         Assert.Equal(await HistoryTypes(id), types);
         Assert.Equal("EXECUTION_FINISHED", types[^1]);
-        Assert.True(received[^1].At - received[0].At > TimeSpan.FromMilliseconds(500), "events arrived as they happened, not all at the end");
+        Assert.True(events[^1].At - events[0].At > TimeSpan.FromMilliseconds(500), "events arrived as they happened, not all at the end");
+        var logs = received.Where(r => r.Update["log"] is not null)
+            .Select(r => ((string)r.Update["log"]!["step"]!, (string)r.Update["log"]!["text"]!)).ToList();
+        Assert.Equal([("a", "working on a"), ("b", "working on b")], logs);
 
         using var resumed = await Platform.Http.GetAsync($"/api/v1/executions/{id}:watch?after_sequence=5");
-        var rest = (await resumed.Content.ReadAsStringAsync()).Split('\n', StringSplitOptions.RemoveEmptyEntries);
-        Assert.Equal(types.Skip(5), rest.Select(l => (string)JsonNode.Parse(l)!["type"]!));
+        var rest = (await resumed.Content.ReadAsStringAsync()).Split('\n', StringSplitOptions.RemoveEmptyEntries)
+            .Select(l => JsonNode.Parse(l)!).Where(u => u["event"] is not null).Select(u => (string)u["event"]!["type"]!);
+        Assert.Equal(types.Skip(5), rest);
     }
 
     [Fact]

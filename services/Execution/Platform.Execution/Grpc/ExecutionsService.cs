@@ -62,19 +62,31 @@ internal sealed class ExecutionsService(
         return response;
     }
 
-    public override async Task WatchExecution(WatchExecutionRequest request, IServerStreamWriter<HistoryEvent> responseStream,
+    public override async Task WatchExecution(WatchExecutionRequest request, IServerStreamWriter<ExecutionUpdate> responseStream,
         ServerCallContext context)
     {
         var id = Ids.Parse(request.Id, "execution");
+        var cancellation = context.CancellationToken;
         var signal = notifications.Channel(ExecutionStore.EventsChannel);
         var after = request.AfterSequence;
-        while (!context.CancellationToken.IsCancellationRequested)
+        // Log cursors of the step attempts that ran while watching, until their log is complete.
+        var logs = new Dictionary<(string Step, int Attempt), long>();
+        if (!request.EventsOnly && request.AfterSequence > 0 && await engine.ReadAsync(id, cancellation) is { } resumed)
+        {
+            // Resumed after the dispatch events: follow the steps running now, their logs from the beginning.
+            foreach (var step in resumed.State.Steps.Where(s => s.IsActive))
+            {
+                logs.TryAdd((step.Name, step.Attempt), 0);
+            }
+        }
+
+        while (!cancellation.IsCancellationRequested)
         {
             // Taken before reading, so an event committed meanwhile wakes the next wait.
             var wake = signal.Next;
             ExecutionSummary? summary;
             IReadOnlyList<HistoryEntry> events;
-            await using (var connection = await dataSource.OpenConnectionAsync(context.CancellationToken))
+            await using (var connection = await dataSource.OpenConnectionAsync(cancellation))
             {
                 summary = await store.GetSummaryAsync(connection, id) ?? throw new NotFoundException("execution", request.Id);
                 events = await store.LoadHistoryAsync(connection, null, id, after);
@@ -82,18 +94,74 @@ internal sealed class ExecutionsService(
 
             foreach (var e in events)
             {
-                await responseStream.WriteAsync(ToProto(e), context.CancellationToken);
+                await responseStream.WriteAsync(new ExecutionUpdate { Event = ToProto(e) }, cancellation);
                 after = e.Sequence;
+                if (!request.EventsOnly && e.Type == HistoryCodec.StepDispatchedType && e.Step is { } step && e.Attempt is { } attempt)
+                {
+                    logs.TryAdd((step, attempt), 0);
+                }
             }
 
-            // The status was read before the events: a finished execution has written all of its events by then.
-            if (summary.FinishedAt is not null)
+            var finished = summary.FinishedAt is not null;
+            await SendLogsAsync(id, logs, responseStream, TimeSpan.Zero, cancellation);
+            // The status was read before the events and logs: a finished execution has written everything by then.
+            if (finished)
             {
                 return;
             }
 
-            await wake.WaitAsync(TimeSpan.FromSeconds(30), context.CancellationToken)
-                .ConfigureAwait(ConfigureAwaitOptions.SuppressThrowing);
+            // Wake on a new event, or on a new line of any step still writing (a long poll per step attempt).
+            using var waiting = CancellationTokenSource.CreateLinkedTokenSource(cancellation);
+            waiting.CancelAfter(TimeSpan.FromSeconds(30));
+            var waits = new List<Task> { wake.WaitAsync(waiting.Token) };
+            foreach (var ((step, attempt), cursor) in logs)
+            {
+                waits.Add(jobQueue.GetLogAsync(ExecutionEngine.JobId(id, step, attempt), cursor, 1, TimeSpan.FromSeconds(25), waiting.Token));
+            }
+
+            await Task.WhenAny(waits);
+            await waiting.CancelAsync();
+            await Task.WhenAll(waits).ConfigureAwait(ConfigureAwaitOptions.SuppressThrowing);
+        }
+    }
+
+    /// <summary>Sends the new lines of each followed step attempt; an attempt whose log is complete is dropped.</summary>
+    private async Task SendLogsAsync(Guid id, Dictionary<(string Step, int Attempt), long> logs,
+        IServerStreamWriter<ExecutionUpdate> responseStream, TimeSpan wait, CancellationToken cancellation)
+    {
+        foreach (var key in logs.Keys.ToList())
+        {
+            while (true)
+            {
+                var log = await jobQueue.GetLogAsync(ExecutionEngine.JobId(id, key.Step, key.Attempt), logs[key], 1000, wait, cancellation);
+                foreach (var line in log.Lines)
+                {
+                    await responseStream.WriteAsync(new ExecutionUpdate
+                    {
+                        Log = new StepLogLine
+                        {
+                            Sequence = line.Sequence,
+                            Stream = line.Stream,
+                            Text = line.Text,
+                            Time = Timestamp.FromDateTimeOffset(line.Time),
+                            Step = key.Step,
+                            Attempt = key.Attempt,
+                        },
+                    }, cancellation);
+                    logs[key] = line.Sequence;
+                }
+
+                if (log.Complete)
+                {
+                    logs.Remove(key);
+                    break;
+                }
+
+                if (log.Lines.Count < 1000)
+                {
+                    break;
+                }
+            }
         }
     }
 
