@@ -157,6 +157,9 @@ public sealed class RecordingJobQueue : IJobQueue
     public Task<IReadOnlyList<JobResult>> GetEndedJobsAsync(IReadOnlyList<JobOfStep> jobs, CancellationToken cancellationToken) =>
         Task.FromResult<IReadOnlyList<JobResult>>([]);
 
+    public Task<IReadOnlyDictionary<Guid, string>> GetQueueReasonsAsync(IReadOnlyList<Guid> jobIds, CancellationToken cancellationToken) =>
+        Task.FromResult<IReadOnlyDictionary<Guid, string>>(new Dictionary<Guid, string>());
+
     public Task<JobLog> GetLogAsync(Guid jobId, long afterSequence, int limit, TimeSpan wait, CancellationToken cancellationToken) =>
         Task.FromResult(new JobLog([], false));
 }

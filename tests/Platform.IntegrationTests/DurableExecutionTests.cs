@@ -333,6 +333,27 @@ public sealed class DurableExecutionTests(StandaloneFixture fixture) : IClassFix
     }
 
     [Fact]
+    public async Task A_step_no_runner_can_take_says_why_it_waits()
+    {
+        await Platform.PostAsync("/api/v1/agents", new { name = "trainer", command = new[] { "true" }, runner_labels = new[] { "gpu" }, team_id = team });
+        var workflow = await Import("name: Needs a GPU\nsteps:\n  - name: train\n    agent: trainer\n");
+        var id = await Start(workflow);
+
+        var waiting = await Platform.WaitForStepStatusAsync(id, "train", "STEP_STATUS_QUEUED", Timeout);
+        var deadline = DateTime.UtcNow + Timeout;
+        while ((string?)StandalonePlatform.Step(waiting, "train")["waitingFor"] != "no online runner with labels [gpu]" && DateTime.UtcNow < deadline)
+        {
+            await Task.Delay(100);
+            waiting = await Platform.GetAsync($"/api/v1/executions/{id}");
+        }
+
+        Assert.Equal("no online runner with labels [gpu]", (string?)StandalonePlatform.Step(waiting, "train")["waitingFor"]);
+        Assert.Contains("train: no online runner with labels [gpu]", waiting["waitingFor"]!.AsArray().Select(w => (string)w!));
+        await Platform.PostAsync($"/api/v1/executions/{id}:cancel", new { });
+        Assert.Equal("EXECUTION_STATUS_CANCELLED", (string?)(await Platform.WaitForExecutionAsync(id, Timeout))["status"]);
+    }
+
+    [Fact]
     public async Task The_same_idempotency_key_returns_the_same_execution()
     {
         await Agent("ok", ["true"]);

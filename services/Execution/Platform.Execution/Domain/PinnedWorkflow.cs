@@ -100,6 +100,9 @@ public interface IJobQueue
     /// A job Runner-Registry does not know (yet) has no lines.</summary>
     Task<JobLog> GetLogAsync(Guid jobId, long afterSequence, int limit, TimeSpan wait, CancellationToken cancellationToken);
 
+    /// <summary>For the queued ones of <paramref name="jobIds"/>: why no runner has taken them yet.</summary>
+    Task<IReadOnlyDictionary<Guid, string>> GetQueueReasonsAsync(IReadOnlyList<Guid> jobIds, CancellationToken cancellationToken);
+
     /// <summary>The results of those of <paramref name="jobs"/> that have ended (for the reconciler).</summary>
     Task<IReadOnlyList<JobResult>> GetEndedJobsAsync(IReadOnlyList<JobOfStep> jobs, CancellationToken cancellationToken);
 }

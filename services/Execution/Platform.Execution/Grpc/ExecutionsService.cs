@@ -288,11 +288,30 @@ internal sealed class ExecutionsService(
         if (read is { } r)
         {
             var steps = StepViews.Build(r.State, r.Plan, r.History);
+            steps = await WithQueueReasonsAsync(id, steps, cancellationToken);
             execution.Steps.AddRange(steps.Select(ToProto));
             execution.WaitingFor.AddRange(steps.Where(v => v.WaitingFor is not null).Select(v => $"{v.State.Name}: {v.WaitingFor}"));
         }
 
         return execution;
+    }
+
+    /// <summary>A queued step says why no runner has taken it (one call for all of them).</summary>
+    private async Task<IReadOnlyList<StepView>> WithQueueReasonsAsync(Guid id, IReadOnlyList<StepView> steps, CancellationToken cancellationToken)
+    {
+        var queued = steps.Where(v => v.State.Status == Core.StepStatus.Dispatched)
+            .ToDictionary(v => ExecutionEngine.JobId(id, v.State.Name, v.State.Attempt));
+        if (queued.Count == 0)
+        {
+            return steps;
+        }
+
+        var reasons = await jobQueue.GetQueueReasonsAsync(queued.Keys.ToList(), cancellationToken);
+        return steps.Select(v =>
+            v.State.Status == Core.StepStatus.Dispatched
+            && reasons.TryGetValue(ExecutionEngine.JobId(id, v.State.Name, v.State.Attempt), out var reason)
+                ? v with { WaitingFor = reason }
+                : v).ToList();
     }
 
     private static Protos.Execution.V1.Execution ToProto(ExecutionSummary s)

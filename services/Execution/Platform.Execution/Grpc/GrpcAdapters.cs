@@ -99,6 +99,16 @@ internal sealed class GrpcJobQueue(Protos.Runners.V1.RunnerRegistry.RunnerRegist
         }
     }
 
+    public async Task<IReadOnlyDictionary<Guid, string>> GetQueueReasonsAsync(IReadOnlyList<Guid> jobIds, CancellationToken cancellationToken)
+    {
+        var request = new GetJobsRequest();
+        request.JobIds.AddRange(jobIds.Select(id => id.ToString()));
+        var response = await client.GetJobsAsync(request, cancellationToken: cancellationToken);
+        return response.Jobs
+            .Where(j => j.State == JobState.Queued && j.QueueReason.Length > 0)
+            .ToDictionary(j => Guid.Parse(j.JobId), j => j.QueueReason);
+    }
+
     public async Task<JobLog> GetLogAsync(Guid jobId, long afterSequence, int limit, TimeSpan wait, CancellationToken cancellationToken)
     {
         try

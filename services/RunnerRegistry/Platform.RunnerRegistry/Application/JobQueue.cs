@@ -342,8 +342,18 @@ internal sealed class JobQueue
         }
     }
 
-    public Task<IReadOnlyList<JobView>> GetJobsAsync(Guid[] jobIds, CancellationToken cancellationToken) =>
-        store.GetJobsAsync(jobIds, cancellationToken);
+    public async Task<IReadOnlyList<JobView>> GetJobsAsync(Guid[] jobIds, CancellationToken cancellationToken)
+    {
+        var jobs = await store.GetJobsAsync(jobIds, cancellationToken);
+        if (!jobs.Any(j => j.Status == JobStatus.Queued))
+        {
+            return jobs;
+        }
+
+        var onlineSince = time.GetUtcNow() - options.HeartbeatInterval * RunnerView.MissedHeartbeatsBeforeOffline;
+        var reasons = await store.QueueReasonsAsync(jobIds, onlineSince, cancellationToken);
+        return jobs.Select(j => reasons.TryGetValue(j.JobId, out var reason) ? j with { QueueReason = reason } : j).ToList();
+    }
 
     private static string? NullIfEmpty(string? value) => string.IsNullOrEmpty(value) ? null : value;
 }

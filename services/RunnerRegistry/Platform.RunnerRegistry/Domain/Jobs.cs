@@ -97,7 +97,23 @@ public sealed record JobView(
     string? Error,
     string? OutputTail,
     DateTimeOffset? StartedAt,
-    DateTimeOffset? FinishedAt);
+    DateTimeOffset? FinishedAt)
+{
+    /// <summary>For a queued job: why no runner has taken it yet; null when one can take it now.</summary>
+    public string? QueueReason { get; init; }
+}
+
+public static class QueueReasons
+{
+    /// <summary>Why a queued job waits, from the online runners whose labels cover the job's and how many of those
+    /// have a free slot.</summary>
+    public static string? Explain(IReadOnlyList<string> labels, int matchingOnline, int withFreeCapacity) =>
+        matchingOnline == 0
+            ? labels.Count == 0 ? "no online runner" : $"no online runner with labels [{string.Join(", ", labels)}]"
+            : withFreeCapacity == 0
+                ? $"all {matchingOnline} matching runner{(matchingOnline == 1 ? " is" : "s are")} busy"
+                : null;
+}
 
 /// <summary>A job the runner names in a heartbeat or a report: id plus lease number.</summary>
 public readonly record struct JobRefKey(Guid JobId, int Attempt);

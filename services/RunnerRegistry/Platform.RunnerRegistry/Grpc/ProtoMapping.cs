@@ -63,6 +63,8 @@ internal static class ProtoMapping
         {
             proto.Outputs[key] = value;
         }
+
+        proto.QueueReason = job.QueueReason ?? "";
         return proto;
     }
 

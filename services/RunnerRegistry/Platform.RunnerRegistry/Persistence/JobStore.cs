@@ -377,6 +377,28 @@ internal sealed class JobStore(NpgsqlDataSource dataSource)
         return jobIds.Distinct().Where(byId.ContainsKey).Select(id => byId[id].ToView()).ToList();
     }
 
+    /// <summary>For each of the queued jobs among <paramref name="jobIds"/>: its labels, the online runners whose
+    /// labels cover them, and how many of those have a free slot. One query.</summary>
+    public async Task<IReadOnlyDictionary<Guid, string?>> QueueReasonsAsync(Guid[] jobIds, DateTimeOffset onlineSince,
+        CancellationToken cancellationToken)
+    {
+        const string sql = """
+            SELECT j.id AS JobId, j.labels AS Labels,
+                   count(r.id)::int AS Matching,
+                   count(r.id) FILTER (WHERE (SELECT count(*) FROM runners.jobs h
+                                              WHERE h.runner_id = r.id AND h.state IN ('leased', 'running')) < r.capacity)::int AS Free
+            FROM runners.jobs j
+            LEFT JOIN runners.runners r
+              ON r.labels @> j.labels AND r.replaced_at IS NULL AND r.revoked_at IS NULL AND r.last_heartbeat_at >= @onlineSince
+            WHERE j.id = ANY(@jobIds) AND j.state = 'queued'
+            GROUP BY j.id, j.labels
+            """;
+        await using var connection = await dataSource.OpenConnectionAsync(cancellationToken);
+        var rows = await connection.QueryAsync<(Guid JobId, string[] Labels, int Matching, int Free)>(
+            new CommandDefinition(sql, new { jobIds, onlineSince }, cancellationToken: cancellationToken));
+        return rows.ToDictionary(r => r.JobId, r => QueueReasons.Explain(r.Labels, r.Matching, r.Free));
+    }
+
     public async Task<JobResult?> GetResultAsync(IDbConnection connection, IDbTransaction transaction, Guid jobId)
     {
         const string sql = """
