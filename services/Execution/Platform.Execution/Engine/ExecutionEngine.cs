@@ -93,7 +93,15 @@ public sealed class ExecutionEngine(
             return false;
         }
 
-        return await DecideAsync(connection, transaction, executionId, incoming, cancellationToken);
+        var locked = await store.LockAsync(connection, transaction, executionId);
+        if (locked is null)
+        {
+            logger.LogWarning("Ignoring {Consumer} message {MessageId} for unknown execution {ExecutionId}", consumer, messageId, executionId);
+            await transaction.CommitAsync(cancellationToken);
+            return false;
+        }
+
+        return await DecideAsync(connection, transaction, executionId, locked.Version, incoming, cancellationToken);
     }
 
     /// <summary>Fires a durable timer: once, because its row is deleted in the same transaction.</summary>
@@ -101,28 +109,22 @@ public sealed class ExecutionEngine(
     {
         await using var connection = await dataSource.OpenConnectionAsync(cancellationToken);
         await using var transaction = await connection.BeginTransactionAsync(cancellationToken);
-        if (await store.LockAsync(connection, transaction, executionId) is null
+        // The row lock first: the timer row is then deleted by exactly one of any racing replicas.
+        if (await store.LockAsync(connection, transaction, executionId) is not { } locked
             || !await store.DeleteTimerAsync(connection, transaction, executionId, timerId))
         {
             return;
         }
 
-        await DecideAsync(connection, transaction, executionId, [(new TimerFired(timerId), null)], cancellationToken);
+        await DecideAsync(connection, transaction, executionId, locked.Version, [(new TimerFired(timerId), null)], cancellationToken);
     }
 
+    /// <summary>One decision on an execution whose row this transaction has locked at <paramref name="version"/>.</summary>
     private async Task<bool> DecideAsync(NpgsqlConnection connection, NpgsqlTransaction transaction, Guid executionId,
-        IReadOnlyList<(ExecutionEvent Event, JsonObject? Details)> incoming, CancellationToken cancellationToken)
+        long version, IReadOnlyList<(ExecutionEvent Event, JsonObject? Details)> incoming, CancellationToken cancellationToken)
     {
-        var locked = await store.LockAsync(connection, transaction, executionId);
-        if (locked is null)
-        {
-            logger.LogWarning("Ignoring events for unknown execution {ExecutionId}", executionId);
-            await transaction.CommitAsync(cancellationToken);
-            return false;
-        }
-
         var now = clock.GetUtcNow();
-        var decision = await LoadAsync(connection, transaction, executionId, locked.Version, now);
+        var decision = await LoadAsync(connection, transaction, executionId, version, now);
         var admitted = false;
         foreach (var (e, details) in incoming)
         {
