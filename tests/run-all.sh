@@ -18,6 +18,11 @@ count() { awk -v label="$1:" '$1 == label && $2 ~ /^[0-9]+$/ {s += $2} END {prin
 passed=$(count Passed)
 failed=$(count Failed)
 skipped=$(count Skipped)
+# Name the failed tests again at the end, with their messages, so a long log still shows what broke.
+if grep -qE '^\s+Failed [A-Za-z]' "$log"; then
+  echo "failed tests:"
+  grep -A12 -E '^\s+Failed [A-Za-z]' "$log" | grep -vE '^\s+Passed ' || true
+fi
 rm -f "$log"
 echo "$passed passed, $failed failed, $skipped skipped"
 exit "$status"
