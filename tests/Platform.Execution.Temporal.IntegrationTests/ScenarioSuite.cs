@@ -147,8 +147,20 @@ public class ScenarioSuite(TemporalServer temporal)
         Assert.Contains("already applied", progress.LastRefusal, StringComparison.Ordinal);
     }
 
-    private async Task<(ExecutionState State, PinnedWorkflow Plan, IReadOnlyList<HistoryEntry> History)> ReadAsync(Guid id) =>
-        await temporal.Engine.ReadAsync(id, default) ?? throw new InvalidOperationException($"execution {id} not found");
+    /// <summary>The execution as the API reads it (the PostgreSQL read model), once it holds every entry the workflow
+    /// has recorded: the read model trails the workflow by one RecordDecision activity.</summary>
+    private async Task<(ExecutionState State, PinnedWorkflow Plan, IReadOnlyList<HistoryEntry> History)> ReadAsync(Guid id)
+    {
+        var handle = temporal.Client.GetWorkflowHandle<ExecutionWorkflow>(id.ToString());
+        (ExecutionState State, PinnedWorkflow Plan, IReadOnlyList<HistoryEntry> History)? read = null;
+        await Eventually(async () =>
+        {
+            var length = (await handle.QueryAsync(wf => wf.GetProgress())).HistoryLength;
+            read = await temporal.Engine.ReadAsync(id, default);
+            return read?.History.Count == length;
+        }, $"the read model of execution {id} did not catch up with its workflow");
+        return read!.Value;
+    }
 
     private static async Task<ExecutionProgress> WaitHandledAsync(Temporalio.Client.WorkflowHandle<ExecutionWorkflow> handle, int handled)
     {

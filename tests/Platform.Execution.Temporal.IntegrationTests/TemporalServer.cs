@@ -1,5 +1,9 @@
 using System.Collections.Concurrent;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Logging.Abstractions;
+using Npgsql;
+using Platform.Execution.Persistence;
 using Microsoft.Extensions.Options;
 using Platform.Execution.Domain;
 using Temporalio.Client;
@@ -11,7 +15,8 @@ namespace Platform.Execution.Temporal.IntegrationTests;
 /// One connection to the Temporal server named by <c>TEMPORAL_ADDRESS</c> (host:port; namespace
 /// <c>TEMPORAL_NAMESPACE</c>, default <c>default</c>) and one worker for the whole suite, on a task queue of its own,
 /// running <see cref="ExecutionWorkflow"/> and the real <see cref="ExecutionActivities"/> over
-/// <see cref="RecordingQueue"/> (Runner-Registry is not part of this suite: job results are the script's signals).
+/// <see cref="RecordingQueue"/> (Runner-Registry is not part of this suite: job results are the script's signals) and
+/// the real read model in PostgreSQL.
 /// Without <c>TEMPORAL_ADDRESS</c> the project is not a test project (see its .csproj and README.md); should it be run
 /// anyway (an IDE), every test fails saying why: a suite that did not run must not look passed.
 /// </summary>
@@ -22,6 +27,7 @@ public sealed class TemporalServer : IAsyncLifetime
     private readonly CancellationTokenSource stop = new();
     private TemporalWorker? worker;
     private Task? running;
+    private IHost? database;
 
     public ITemporalClient Client { get; private set; } = null!;
 
@@ -45,12 +51,17 @@ public sealed class TemporalServer : IAsyncLifetime
 
         var ns = Environment.GetEnvironmentVariable("TEMPORAL_NAMESPACE") is { Length: > 0 } n ? n : TemporalEngineOptions.DefaultNamespace;
         Client = await TemporalClient.ConnectAsync(new TemporalClientConnectOptions(address) { Namespace = ns });
+
+        database = await ReadModelHost.CreateAsync("temporal_it");
+        var projection = database.Services.GetRequiredService<IExecutionProjection>();
+
         worker = new TemporalWorker(Client, new TemporalWorkerOptions(TaskQueue)
         {
             Interceptors = [new TimerControl()],
-        }.AddWorkflow<ExecutionWorkflow>().AddAllActivities(new ExecutionActivities(Queue, NullLogger<ExecutionActivities>.Instance)));
+        }.AddWorkflow<ExecutionWorkflow>().AddAllActivities(new ExecutionActivities(Queue, projection, NullLogger<ExecutionActivities>.Instance)));
         running = worker.ExecuteAsync(stop.Token);
-        Engine = new TemporalExecutionEngine(Client, Catalog, Options.Create(new TemporalEngineOptions
+        Engine = new TemporalExecutionEngine(Client, Catalog, database.Services.GetRequiredService<NpgsqlDataSource>(),
+            database.Services.GetRequiredService<ExecutionStore>(), Options.Create(new TemporalEngineOptions
         {
             Address = address,
             Namespace = ns,
@@ -74,6 +85,7 @@ public sealed class TemporalServer : IAsyncLifetime
         }
 
         worker?.Dispose();
+        database?.Dispose();
         stop.Dispose();
     }
 }
@@ -113,6 +125,13 @@ public sealed class RecordingQueue : IJobQueue
 
         return Task.CompletedTask;
     }
+
+    // Not used by the activities: job state and logs are Runner-Registry's business, outside this suite.
+    public Task<IReadOnlyDictionary<Guid, string>> GetQueueReasonsAsync(IReadOnlyList<Guid> jobIds, CancellationToken cancellationToken) =>
+        Task.FromResult<IReadOnlyDictionary<Guid, string>>(new Dictionary<Guid, string>());
+
+    public Task<JobLog> GetLogAsync(Guid jobId, long afterSequence, int limit, TimeSpan wait, CancellationToken cancellationToken) =>
+        Task.FromResult(new JobLog([], false));
 
     public Task<IReadOnlyList<JobResult>> GetEndedJobsAsync(IReadOnlyList<JobOfStep> jobs, CancellationToken cancellationToken) =>
         Task.FromResult<IReadOnlyList<JobResult>>([]);

@@ -99,7 +99,14 @@ public class ActivityTests
         Assert.Empty(queue.Enqueued);
     }
 
-    private static ExecutionActivities Activities(IJobQueue queue) => new(queue, NullLogger<ExecutionActivities>.Instance);
+    private static ExecutionActivities Activities(IJobQueue queue) => new(queue, new UnusedProjection(), NullLogger<ExecutionActivities>.Instance);
+
+    /// <summary>These tests call only the job-queue activities; RecordDecision is tested on PostgreSQL (ReadModelTests).</summary>
+    private sealed class UnusedProjection : IExecutionProjection
+    {
+        public Task RecordAsync(DecisionRecord decision, CancellationToken cancellationToken) =>
+            throw new InvalidOperationException("the job-queue activities do not record decisions");
+    }
 }
 
 /// <summary>

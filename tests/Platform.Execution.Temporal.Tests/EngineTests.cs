@@ -4,6 +4,7 @@ using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Options;
+using Platform.BuildingBlocks.Messaging;
 using Platform.Execution.Core;
 using Platform.Execution.Domain;
 using Platform.Execution.Engine;
@@ -112,28 +113,55 @@ public class EngineTests
     }
 
     [Fact]
-    public void AddTemporalEngine_registers_the_client_the_worker_the_activities_and_the_engine()
+    public void Engine_temporal_registers_the_client_the_worker_the_activities_and_the_engine_and_no_embedded_worker()
     {
-        var builder = Host.CreateEmptyApplicationBuilder(new HostApplicationBuilderSettings());
-        builder.Configuration.AddInMemoryCollection(new Dictionary<string, string?> { ["Temporal:Address"] = "temporal.internal:7233" });
-        builder.Services.AddSingleton<IJobQueue, RecordingJobQueue>();
-        builder.Services.AddSingleton<IWorkflowCatalog, NoCatalog>();
-
-        builder.AddTemporalEngine();
-        using var host = builder.Build();
+        using var host = ExecutionHost(new() { ["Execution:Engine"] = "temporal", ["Temporal:Address"] = "temporal.internal:7233" });
 
         var options = host.Services.GetRequiredService<IOptions<TemporalEngineOptions>>().Value;
         Assert.Equal(("temporal.internal:7233", "default", "platform-executions"), (options.Address, options.Namespace, options.TaskQueue));
         Assert.IsType<TemporalExecutionEngine>(host.Services.GetRequiredService<IExecutionEngine>());
         var client = host.Services.GetRequiredService<ITemporalClient>(); // lazy: no connection is made here
         Assert.Equal(("temporal.internal:7233", "default"), (client.Connection.Options.TargetHost, client.Options.Namespace));
-        Assert.Contains(host.Services.GetServices<IHostedService>(), s => s is TemporalWorkerService);
-        var worker = host.Services.GetRequiredService<IOptionsMonitor<TemporalWorkerServiceOptions>>().Get(
-            "platform-executions" /* the options name of an unversioned worker: its task queue */);
+        var workers = host.Services.GetServices<IHostedService>().Select(s => s.GetType().Name).ToList();
+        Assert.Contains(nameof(TemporalWorkerHost), workers);
+        Assert.Contains("Reconciler", workers);
+        Assert.DoesNotContain("DispatchRelay", workers);
+        Assert.DoesNotContain("TimerWorker", workers);
+        var worker = TemporalWorkerHost.WorkerOptions(options.TaskQueue, host.Services.GetRequiredService<ExecutionActivities>());
         Assert.Equal(nameof(ExecutionWorkflow), Assert.Single(worker.Workflows).Name);
-        Assert.Equal([ExecutionActivities.CancelJobsName, ExecutionActivities.EnqueueJobsName], worker.Activities.Select(a => a.Name).Order());
-        using var scope = host.Services.CreateScope();
-        Assert.NotNull(scope.ServiceProvider.GetRequiredService<ExecutionActivities>());
+        Assert.Equal([ExecutionActivities.CancelJobsName, ExecutionActivities.EnqueueJobsName, ExecutionActivities.RecordDecisionName],
+            worker.Activities.Select(a => a.Name).Order());
+    }
+
+    [Fact]
+    public void The_default_engine_is_the_embedded_one_with_its_workers_and_no_Temporal_worker()
+    {
+        using var host = ExecutionHost([]);
+
+        Assert.IsType<ExecutionEngine>(host.Services.GetRequiredService<IExecutionEngine>());
+        var workers = host.Services.GetServices<IHostedService>().Select(s => s.GetType().Name).ToList();
+        Assert.Contains("DispatchRelay", workers);
+        Assert.Contains("TimerWorker", workers);
+        Assert.DoesNotContain(nameof(TemporalWorkerHost), workers);
+    }
+
+    [Fact]
+    public void An_unknown_engine_is_refused_at_start_with_the_names_that_are_known()
+    {
+        var e = Assert.Throws<InvalidOperationException>(() => ExecutionHost(new() { ["Execution:Engine"] = "cadence" }));
+        Assert.Contains("'embedded' or 'temporal'", e.Message, StringComparison.Ordinal);
+    }
+
+    /// <summary>The Execution context as a host builds it (not started: nothing connects).</summary>
+    private static IHost ExecutionHost(Dictionary<string, string?> settings)
+    {
+        var builder = Host.CreateEmptyApplicationBuilder(new HostApplicationBuilderSettings());
+        settings["ConnectionStrings:Platform"] = "Host=127.0.0.1;Database=unused";
+        settings["Messaging:Transport"] = "inmemory";
+        builder.Configuration.AddInMemoryCollection(settings);
+        builder.AddExecutionWithEngine();
+        builder.AddPlatformMessaging(ExecutionModule.AddExecutionConsumers);
+        return builder.Build();
     }
 
     private static void AssertSameJson<T>(T expected, T actual) =>

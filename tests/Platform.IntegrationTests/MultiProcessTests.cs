@@ -18,7 +18,7 @@ public sealed class MultiProcessTests : IAsyncLifetime
     public async Task InitializeAsync()
     {
         database = await TestDatabase.CreateAsync("multi");
-        broker = await TestBroker.UrlAsync();
+        broker = await TestBroker.IsolatedUrlAsync();
         var (definitions, registry, execution) = ((Ports.Free(), Ports.Free()), (Ports.Free(), Ports.Free()), (Ports.Free(), Ports.Free()));
         definitionsRest = $"http://127.0.0.1:{definitions.Item1}";
         registryRest = $"http://127.0.0.1:{registry.Item1}";
@@ -301,5 +301,6 @@ public sealed class MultiProcessTests : IAsyncLifetime
         }
 
         http.Dispose();
+        await TestBroker.DeleteIsolatedAsync(broker);
     }
 }

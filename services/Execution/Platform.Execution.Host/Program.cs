@@ -1,11 +1,12 @@
 using Platform.BuildingBlocks.Messaging;
 using Platform.BuildingBlocks.Persistence;
 using Platform.Execution;
+using Platform.Execution.Temporal;
 using Platform.ServiceDefaults;
 
 var builder = PlatformWebApplication.CreateBuilder(args);
 builder.AddServiceDefaults("execution");
-builder.AddExecution();
+builder.AddExecutionWithEngine();
 builder.AddPlatformMessaging(ExecutionModule.AddExecutionConsumers);
 
 var app = builder.Build();

@@ -9,7 +9,7 @@ namespace Platform.Execution.Temporal;
 
 /// <summary>
 /// The workflow's side effects on Runner-Registry, through <see cref="IJobQueue"/> (idempotent by job id, so
-/// Temporal's retries are safe). A scoped service: a new instance, in its own DI scope, per activity call.
+/// Temporal's retries are safe). One instance serves every call (its dependencies are singletons).
 /// </summary>
 /// <remarks>
 /// Transient failures (Runner-Registry unreachable, overloaded, timing out) are thrown as they are and retried by
@@ -17,10 +17,11 @@ namespace Platform.Execution.Temporal;
 /// malformed input) is a non-retryable <see cref="ApplicationFailureException"/>: the workflow turns a refused
 /// enqueue into failed attempts.
 /// </remarks>
-public sealed class ExecutionActivities(IJobQueue queue, ILogger<ExecutionActivities> logger)
+public sealed class ExecutionActivities(IJobQueue queue, IExecutionProjection projection, ILogger<ExecutionActivities> logger)
 {
     public const string EnqueueJobsName = "EnqueueJobs";
     public const string CancelJobsName = "CancelJobs";
+    public const string RecordDecisionName = "RecordDecision";
 
     /// <summary>Error type of the non-retryable failure for a request Runner-Registry refuses.</summary>
     public const string RefusedErrorType = "JobQueueRefused";
@@ -64,6 +65,20 @@ public sealed class ExecutionActivities(IJobQueue queue, ILogger<ExecutionActivi
         }
 
         await CallAsync(() => queue.CancelAsync(cancellations, ActivityExecutionContext.Current.CancellationToken), "cancel", cancellations.Count);
+    }
+
+    /// <summary>Hands a decision's history entries and the status after them to the read model (PostgreSQL), which
+    /// serves the API and publishes the execution's bus events. Idempotent, so retried until it succeeds.</summary>
+    [Activity(RecordDecisionName)]
+    public async Task RecordDecisionAsync(DecisionRecord decision)
+    {
+        if (decision is null || decision.ExecutionId == Guid.Empty || decision.Entries is null || string.IsNullOrEmpty(decision.Status)
+            || decision.Entries.Any(e => e is null || e.Sequence < 1 || string.IsNullOrEmpty(e.Type) || e.Data is null))
+        {
+            throw new ApplicationFailureException($"not a decision record: {decision}", InvalidInputErrorType, nonRetryable: true);
+        }
+
+        await projection.RecordAsync(decision, ActivityExecutionContext.Current.CancellationToken);
     }
 
     private async Task CallAsync(Func<Task> call, string what, int count)

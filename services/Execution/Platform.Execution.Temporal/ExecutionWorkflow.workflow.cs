@@ -28,7 +28,9 @@ using Workflow = Temporalio.Workflows.Workflow;
 /// workflow issues it: Temporal makes the activity or timer durable in the same workflow task.</para>
 /// <para>Order of the Temporal commands of one decision: first the timers the core no longer holds active are
 /// cancelled, then <c>CancelJobs</c>, then <c>EnqueueJobs</c>, then the new timers in the order the core asked for
-/// them. Replay tests pin this order.</para>
+/// them. After the decisions of a workflow task, one <c>RecordDecision</c> hands the entries they recorded, and the
+/// status after them, to the PostgreSQL read model that serves the API and publishes the execution's bus events.
+/// Replay tests pin this order.</para>
 /// <para>Facts from outside arrive as signals (<c>JobStarted</c>, <c>JobFinished</c>, <c>Cancel</c>, <c>Signal</c>,
 /// <c>Retry</c>); handlers only queue them, the run loop applies them in arrival order. A signal's message id is
 /// applied once. An activity that fails for good is a fact too: its steps fail ("could not enqueue the job: ...").
@@ -68,6 +70,7 @@ public sealed class ExecutionWorkflow
     private ExecutionState state = ExecutionState.Initial;
     private DateTimeOffset? retryDeadline;
     private int inFlight;
+    private int handedOver;
     private int received;
     private int handled;
     private int admitted;
@@ -104,6 +107,8 @@ public sealed class ExecutionWorkflow
             {
                 Apply(fact);
             }
+
+            RecordNewEntries();
 
             var waitingForRetry = state.Status == ExecutionStatus.Failed;
             if (state.IsFinished && !waitingForRetry)
@@ -363,6 +368,26 @@ public sealed class ExecutionWorkflow
         }
     }
 
+    /// <summary>Hands the entries recorded since the last hand-over to the read model: once per workflow task that
+    /// recorded any, after the commands of its decisions.</summary>
+    private void RecordNewEntries()
+    {
+        if (history.Count == handedOver)
+        {
+            return;
+        }
+
+        var entries = history.GetRange(handedOver, history.Count - handedOver);
+        var first = handedOver == 0;
+        handedOver = history.Count;
+        _ = RecordDecisionAsync(new DecisionRecord(executionId, entries, HistoryCodec.StatusName(state.Status), state.Error)
+        {
+            Plan = first ? plan : null,
+            InputJson = first ? input.InputJson : null,
+            IdempotencyKey = first ? input.IdempotencyKey : null,
+        });
+    }
+
     private void Record(ExecutionEvent e, JsonObject? details)
     {
         state = state.Apply(e);
@@ -391,6 +416,25 @@ public sealed class ExecutionWorkflow
             inbox.Enqueue(new Fact(null, jobs.Select(job => JobBuilder.IsCompensation(job)
                 ? ((ExecutionEvent)new CompensationFailed(job.StepName, $"could not enqueue the compensation job: {why}"), (JsonObject?)null)
                 : (new StepFailed(job.StepName, job.StepAttempt, null, $"could not enqueue the job: {why}"), null)).ToArray()));
+        }
+        finally
+        {
+            inFlight--;
+        }
+    }
+
+    private async Task RecordDecisionAsync(DecisionRecord decision)
+    {
+        inFlight++;
+        try
+        {
+            await Workflow.ExecuteActivityAsync((ExecutionActivities a) => a.RecordDecisionAsync(decision),
+                JobQueueCall($"record #{decision.Entries[0].Sequence}-{decision.Entries[^1].Sequence}"));
+        }
+        catch (ActivityFailureException e)
+        {
+            // Only a malformed record fails for good; the execution goes on, its read model misses these entries.
+            Workflow.Logger.LogError("Execution {ExecutionId}: could not record its progress: {Error}", executionId, (e.InnerException ?? e).Message);
         }
         finally
         {
@@ -449,7 +493,8 @@ public sealed class ExecutionWorkflow
 
     private static ActivityOptions JobQueueCall(string summary) => new()
     {
-        // Runner-Registry enqueues and cancels idempotently by job id, so retrying until it answers is safe.
+        // Runner-Registry enqueues and cancels idempotently by job id, and the read model records an entry once, so
+        // retrying until they answer is safe.
         StartToCloseTimeout = TimeSpan.FromSeconds(30),
         RetryPolicy = new TemporalRetryPolicy
         {
@@ -583,6 +628,9 @@ public sealed class ExecutionWorkflow
             timers[id] = active;
             _ = RunTimerAsync(id, active);
         }
+
+        // The previous run recorded what it handed over (it waited for its activities before continuing as new).
+        handedOver = history.Count;
 
         // Settled before the handover; a decision left over (none expected) is taken now.
         Drive();

@@ -33,11 +33,24 @@ public sealed class TemporalEngineOptions
 
 public static class TemporalEngineExtensions
 {
+    /// <summary>The Execution context with the engine <c>Execution:Engine</c> names: <c>embedded</c> (the default) or
+    /// <c>temporal</c>.</summary>
+    public static IHostApplicationBuilder AddExecutionWithEngine(this IHostApplicationBuilder builder)
+    {
+        builder.AddExecution();
+        if (ExecutionModule.EngineName(builder.Configuration) == ExecutionModule.TemporalEngine)
+        {
+            builder.AddTemporalEngine();
+        }
+
+        return builder;
+    }
+
     /// <summary>
     /// The Temporal engine: a Temporal client (<c>Temporal:Address</c>, default 127.0.0.1:7233; <c>Temporal:Namespace</c>,
     /// default <c>default</c>; connected lazily), a hosted worker on task queue <c>Temporal:TaskQueue</c> (default
-    /// <c>platform-executions</c>) running <see cref="ExecutionWorkflow"/> and the scoped
-    /// <see cref="ExecutionActivities"/>, and <see cref="TemporalExecutionEngine"/> as the <see cref="IExecutionEngine"/>
+    /// <c>platform-executions</c>) running <see cref="ExecutionWorkflow"/> and <see cref="ExecutionActivities"/>, which
+    /// keeps trying while the server is away, and <see cref="TemporalExecutionEngine"/> as the <see cref="IExecutionEngine"/>
     /// (replacing an earlier registration). Expects <see cref="Domain.IJobQueue"/> and
     /// <see cref="Domain.IWorkflowCatalog"/> from the Execution module.
     /// </summary>
@@ -50,11 +63,11 @@ public static class TemporalEngineExtensions
         builder.Services.Configure<TemporalEngineOptions>(section);
 
         builder.Services.AddTemporalClient(settings.Address, settings.Namespace);
-        builder.Services.AddHostedTemporalWorker(settings.TaskQueue)
-            .AddScopedActivities<ExecutionActivities>()
-            .AddWorkflow<ExecutionWorkflow>();
+        builder.Services.AddSingleton<ExecutionActivities>();
+        builder.Services.AddHostedService<TemporalWorkerHost>();
         builder.Services.AddSingleton<TemporalExecutionEngine>();
-        builder.Services.Replace(ServiceDescriptor.Singleton<IExecutionEngine>(sp => sp.GetRequiredService<TemporalExecutionEngine>()));
+        builder.Services.RemoveAll<IExecutionEngine>();
+        builder.Services.AddSingleton<IExecutionEngine>(sp => sp.GetRequiredService<TemporalExecutionEngine>());
         return builder;
     }
 }

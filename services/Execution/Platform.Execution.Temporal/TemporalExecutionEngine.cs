@@ -1,10 +1,13 @@
 using System.Text.Json.Nodes;
+using System.Text.Json;
 using Microsoft.Extensions.Options;
+using Npgsql;
 using Platform.BuildingBlocks;
 using Platform.BuildingBlocks.Errors;
 using Platform.Execution.Core;
 using Platform.Execution.Domain;
 using Platform.Execution.Engine;
+using Platform.Execution.Persistence;
 using Temporalio.Api.Enums.V1;
 using Temporalio.Client;
 using Temporalio.Exceptions;
@@ -25,7 +28,9 @@ namespace Platform.Execution.Temporal;
 /// admit, and signalled only if admitted; the workflow still decides for itself, so a request racing another fact is
 /// at worst answered true and then refused by the workflow.</para>
 /// </remarks>
-public sealed class TemporalExecutionEngine(ITemporalClient client, IWorkflowCatalog catalog, IOptions<TemporalEngineOptions> options)
+public sealed class TemporalExecutionEngine(
+    ITemporalClient client, IWorkflowCatalog catalog, NpgsqlDataSource dataSource, ExecutionStore store,
+    IOptions<TemporalEngineOptions> options)
     : IExecutionEngine
 {
     private readonly TemporalEngineOptions settings = options.Value;
@@ -34,13 +39,18 @@ public sealed class TemporalExecutionEngine(ITemporalClient client, IWorkflowCat
     public static Guid ExecutionIdFor(Guid workflowId, string idempotencyKey) =>
         DeterministicGuid.Create("execution", workflowId.ToString(), idempotencyKey);
 
+    /// <summary>
+    /// The execution's row is written (in the read model, which keys idempotency as the embedded engine does) in a
+    /// transaction that commits only once Temporal has the workflow: a start that fails leaves nothing behind, and a
+    /// start that is answered has its execution.
+    /// </summary>
     public async Task<Guid> StartAsync(StartCommand command, CancellationToken cancellationToken)
     {
         ArgumentNullException.ThrowIfNull(command);
-        var id = command.IdempotencyKey is { } key ? ExecutionIdFor(command.WorkflowId, key) : Guid.CreateVersion7();
-        if (command.IdempotencyKey is not null && await ExistsAsync(id, cancellationToken))
+        await using var connection = await dataSource.OpenConnectionAsync(cancellationToken);
+        if (command.IdempotencyKey is { } key && await store.FindByIdempotencyKeyAsync(connection, command.WorkflowId, key) is { } existing)
         {
-            return id;
+            return existing;
         }
 
         var plan = await catalog.ResolveAsync(command.WorkflowId, command.Revision, cancellationToken);
@@ -49,10 +59,24 @@ public sealed class TemporalExecutionEngine(ITemporalClient client, IWorkflowCat
             throw new PreconditionFailedException($"workflow '{command.WorkflowId}' is archived and starts no executions");
         }
 
-        var input = new ExecutionWorkflowInput(id, plan, command.Input.ToJsonString())
+        var id = command.IdempotencyKey is { } idempotencyKey ? ExecutionIdFor(command.WorkflowId, idempotencyKey) : Guid.CreateVersion7();
+        var inputJson = command.Input.ToJsonString();
+        await using var transaction = await connection.BeginTransactionAsync(cancellationToken);
+        var inserted = await store.InsertAsync(connection, transaction, new ExecutionStore.NewExecution(
+            id, plan.WorkflowId, plan.Revision, plan.Name, HistoryCodec.StatusName(ExecutionStatus.Running), inputJson,
+            JsonSerializer.Serialize(plan, ExecutionStore.Json), command.IdempotencyKey, DateTimeOffset.UtcNow));
+        if (!inserted)
+        {
+            // Another start with the same key won the race; it is the execution.
+            await transaction.RollbackAsync(cancellationToken);
+            return (await store.FindByIdempotencyKeyAsync(connection, command.WorkflowId, command.IdempotencyKey!))!.Value;
+        }
+
+        var input = new ExecutionWorkflowInput(id, plan, inputJson)
         {
             ContinueAsNewAfterEvents = settings.ContinueAsNewAfterEvents,
             RetryWindow = settings.RetryWindow,
+            IdempotencyKey = command.IdempotencyKey,
         };
         try
         {
@@ -68,9 +92,14 @@ public sealed class TemporalExecutionEngine(ITemporalClient client, IWorkflowCat
         }
         catch (WorkflowAlreadyStartedException)
         {
-            // A start with the same key won the race and has already ended: it is the execution.
+            // The workflow of this key exists (its row was lost with a commit that failed after it started).
+        }
+        catch (Exception e) when (e is TemporalException or InvalidOperationException && !cancellationToken.IsCancellationRequested)
+        {
+            throw new DependencyUnavailableException($"the Temporal server at {settings.Address} did not take the execution: {e.Message}", e);
         }
 
+        await transaction.CommitAsync(cancellationToken);
         return id;
     }
 
@@ -111,36 +140,13 @@ public sealed class TemporalExecutionEngine(ITemporalClient client, IWorkflowCat
         }
     }
 
+    /// <summary>From the read model the workflow keeps (see <see cref="ExecutionActivities.RecordDecisionAsync"/>): reads
+    /// need no Temporal round trip, and keep answering while the Temporal server is away.</summary>
     public async Task<(ExecutionState State, PinnedWorkflow Plan, IReadOnlyList<HistoryEntry> History)?> ReadAsync(
         Guid executionId, CancellationToken cancellationToken)
     {
-        try
-        {
-            var snapshot = await client.GetWorkflowHandle<ExecutionWorkflow>(executionId.ToString())
-                .QueryAsync(wf => wf.GetSnapshot(), QueryOptions(cancellationToken));
-            var state = CoreHistory.Fold(snapshot.History, CoreHistory.ParseInput(snapshot.InputJson));
-            return (state, snapshot.Plan, snapshot.History);
-        }
-        catch (RpcException e) when (e.Code == RpcException.StatusCode.NotFound)
-        {
-            return null;
-        }
-    }
-
-    private async Task<bool> ExistsAsync(Guid id, CancellationToken cancellationToken)
-    {
-        try
-        {
-            await client.GetWorkflowHandle(id.ToString()).DescribeAsync(new WorkflowDescribeOptions
-            {
-                Rpc = new RpcOptions { CancellationToken = cancellationToken },
-            });
-            return true;
-        }
-        catch (RpcException e) when (e.Code == RpcException.StatusCode.NotFound)
-        {
-            return false;
-        }
+        await using var connection = await dataSource.OpenConnectionAsync(cancellationToken);
+        return await store.ReadAsync(connection, executionId);
     }
 
     private static WorkflowQueryOptions QueryOptions(CancellationToken cancellationToken) =>

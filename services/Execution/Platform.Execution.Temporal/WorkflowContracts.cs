@@ -20,6 +20,9 @@ public sealed record ExecutionWorkflowInput(Guid ExecutionId, PinnedWorkflow Pla
     /// Null: <see cref="ExecutionWorkflow.DefaultRetryWindow"/>.
     /// </summary>
     public TimeSpan? RetryWindow { get; init; }
+
+    /// <summary>The start's idempotency key, if any: the read model records it with the execution.</summary>
+    public string? IdempotencyKey { get; init; }
 }
 
 /// <summary>What one run hands to the next when it continues as new: the core's events so far (the state is their

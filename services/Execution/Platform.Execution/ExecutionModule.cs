@@ -19,38 +19,58 @@ namespace Platform.Execution;
 public static class ExecutionModule
 {
     public const string Schema = "execution";
+    public const string EmbeddedEngine = "embedded";
+    public const string TemporalEngine = "temporal";
+
+    /// <summary><c>Execution:Engine</c>: <c>embedded</c> (the default) or <c>temporal</c>.</summary>
+    public static string EngineName(IConfiguration configuration)
+    {
+        var engine = configuration["Execution:Engine"] ?? EmbeddedEngine;
+        return engine is EmbeddedEngine or TemporalEngine
+            ? engine
+            : throw new InvalidOperationException($"Execution:Engine must be '{EmbeddedEngine}' or '{TemporalEngine}', not '{engine}'");
+    }
 
     /// <summary>
-    /// The Execution context with the embedded engine. <c>Services:Definitions</c> and
+    /// The Execution context. With the embedded engine (the default) this registers the engine and its workers; with
+    /// <c>Execution:Engine=temporal</c> the host adds the Temporal engine (<c>AddExecutionWithEngine</c> in
+    /// Platform.Execution.Temporal does both), and the read model, the reconciler and the API stay as they are. <c>Services:Definitions</c> and
     /// <c>Services:RunnerRegistry</c> are the gRPC addresses of those contexts (default: this host's gRPC port).
     /// </summary>
     public static IHostApplicationBuilder AddExecution(this IHostApplicationBuilder builder)
     {
-        var engine = builder.Configuration["Execution:Engine"] ?? "embedded";
-        if (engine != "embedded")
-        {
-            throw new InvalidOperationException(
-                $"Execution:Engine '{engine}' is not available in this build; the embedded engine is (the Temporal engine comes with issue #3)");
-        }
-
+        var engine = EngineName(builder.Configuration);
         builder.AddPlatformGrpc();
         builder.AddSchemaMigrations(Schema, typeof(ExecutionModule).Assembly);
         builder.AddOutboxAndInbox(Schema);
         builder.Services.AddSingleton(TimeProvider.System);
         builder.Services.AddSingleton<ExecutionStore>();
-        builder.Services.AddSingleton<ExecutionEngine>();
-        builder.Services.AddSingleton<IExecutionEngine>(sp => sp.GetRequiredService<ExecutionEngine>());
+        builder.Services.AddSingleton<IExecutionProjection, ExecutionProjection>();
         builder.Services.AddSingleton<IWorkflowCatalog, GrpcWorkflowCatalog>();
         builder.Services.AddSingleton<IJobQueue, GrpcJobQueue>();
-        builder.Services.AddHostedService<DispatchRelay>();
+        // Whatever the engine: a job event lost on the way is found by comparing running steps with the jobs.
         builder.Services.AddHostedService<Reconciler>();
-        builder.Services.AddHostedService<TimerWorker>();
+        if (engine == EmbeddedEngine)
+        {
+            builder.Services.AddSingleton<ExecutionEngine>();
+            builder.Services.AddSingleton<IExecutionEngine>(sp => sp.GetRequiredService<ExecutionEngine>());
+            builder.Services.AddHostedService<DispatchRelay>();
+            builder.Services.AddHostedService<TimerWorker>();
+        }
 
         var definitions = new Uri(builder.Configuration["Services:Definitions"] ?? "http://127.0.0.1:8081");
         var registry = new Uri(builder.Configuration["Services:RunnerRegistry"] ?? "http://127.0.0.1:8081");
-        builder.Services.AddGrpcClient<Definitions.DefinitionsClient>(o => o.Address = definitions);
-        builder.Services.AddGrpcClient<Protos.Runners.V1.RunnerRegistry.RunnerRegistryClient>(o => o.Address = registry);
+        builder.Services.AddGrpcClient<Definitions.DefinitionsClient>(o => o.Address = definitions).ConfigureChannel(QuickReconnect);
+        builder.Services.AddGrpcClient<Protos.Runners.V1.RunnerRegistry.RunnerRegistryClient>(o => o.Address = registry).ConfigureChannel(QuickReconnect);
         return builder;
+    }
+
+    /// <summary>A service that restarts is called again within about a second, not after gRPC's default backoff
+    /// (up to two minutes between attempts to reconnect, failing every call meanwhile).</summary>
+    private static void QuickReconnect(global::Grpc.Net.Client.GrpcChannelOptions channel)
+    {
+        channel.InitialReconnectBackoff = TimeSpan.FromMilliseconds(200);
+        channel.MaxReconnectBackoff = TimeSpan.FromSeconds(1);
     }
 
     public static void AddExecutionConsumers(IBusRegistrationConfigurator bus) =>

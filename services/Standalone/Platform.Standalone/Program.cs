@@ -2,6 +2,7 @@ using Platform.BuildingBlocks.Messaging;
 using Platform.BuildingBlocks.Persistence;
 using Platform.Definitions;
 using Platform.Execution;
+using Platform.Execution.Temporal;
 using Platform.RunnerRegistry;
 using Platform.ServiceDefaults;
 using Platform.Standalone;
@@ -11,7 +12,7 @@ builder.AddServiceDefaults("platform-standalone");
 builder.UseThisHostForEveryContext();
 builder.AddDefinitions();
 builder.AddRunnerRegistry();
-builder.AddExecution();
+builder.AddExecutionWithEngine();
 builder.AddPlatformMessaging(ExecutionModule.AddExecutionConsumers);
 builder.AddEmbeddedRunner();
 

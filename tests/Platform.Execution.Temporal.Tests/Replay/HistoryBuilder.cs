@@ -19,9 +19,12 @@ namespace Platform.Execution.Temporal.Tests.Replay;
 /// </summary>
 /// <remarks>
 /// Commands the workflow issues in a workflow task follow <see cref="WorkflowTask"/>: <see cref="ScheduleActivity"/>,
-/// <see cref="StartTimer"/>, <see cref="CancelTimer"/>, <see cref="Complete"/>, <see cref="ContinueAsNew"/>. Facts
-/// from outside come before the next workflow task: <see cref="CompleteActivity"/>, <see cref="FailActivity"/>,
-/// <see cref="FireTimer"/>, <see cref="Signal"/>. Activity and timer ids are sequence numbers, as the SDK assigns them.
+/// <see cref="Record"/>, <see cref="StartTimer"/>, <see cref="CancelTimer"/>, <see cref="Complete"/>,
+/// <see cref="ContinueAsNew"/>. Facts from outside come before the next workflow task: <see cref="CompleteActivity"/>,
+/// <see cref="FailActivity"/>, <see cref="FireTimer"/>, <see cref="Signal"/>. Activity and timer ids are sequence
+/// numbers, as the SDK assigns them. The <c>RecordDecision</c> activities (<see cref="Record"/>) complete before the
+/// next fact: the builder writes their completion itself (and, before the workflow's end, the workflow task that sees
+/// it).
 /// </remarks>
 public sealed class HistoryBuilder
 {
@@ -36,6 +39,7 @@ public sealed class HistoryBuilder
     private bool flagsWritten;
     private int activitySequence;
     private int timerSequence;
+    private readonly List<long> pendingRecords = [];
 
     /// <summary>Starts the history: <c>WorkflowExecutionStarted</c> with this argument, then the first workflow task.</summary>
     /// <param name="start">When the run starts (default 2026-01-05 09:00 UTC); each event is 5 ms after the one before.</param>
@@ -113,9 +117,17 @@ public sealed class HistoryBuilder
         });
     }
 
+    /// <summary>The workflow handed its new entries to the read model (the <c>RecordDecision</c> activity, a command).</summary>
+    public HistoryBuilder Record()
+    {
+        pendingRecords.Add(ScheduleActivity(ExecutionActivities.RecordDecisionName, null));
+        return this;
+    }
+
     /// <summary>The activity ran and returned (no result: the activities here return nothing).</summary>
     public HistoryBuilder CompleteActivity(long scheduled)
     {
+        CompleteRecords();
         var started = StartActivity(scheduled);
         Add(EventType.ActivityTaskCompleted, e => e.ActivityTaskCompletedEventAttributes = new()
         {
@@ -129,6 +141,7 @@ public sealed class HistoryBuilder
     /// <summary>The activity failed for good with a non-retryable application failure.</summary>
     public HistoryBuilder FailActivity(long scheduled, string message, string errorType)
     {
+        CompleteRecords();
         var started = StartActivity(scheduled);
         Add(EventType.ActivityTaskFailed, e => e.ActivityTaskFailedEventAttributes = new()
         {
@@ -160,6 +173,7 @@ public sealed class HistoryBuilder
     /// <summary>The timer fired (the clock moves on by its delay).</summary>
     public HistoryBuilder FireTimer(long started)
     {
+        CompleteRecords();
         var timer = Find(started).TimerStartedEventAttributes;
         clock += timer.StartToFireTimeout.ToTimeSpan();
         Add(EventType.TimerFired, e => e.TimerFiredEventAttributes = new() { TimerId = timer.TimerId, StartedEventId = started });
@@ -183,6 +197,7 @@ public sealed class HistoryBuilder
     /// <summary>A signal arrived with one argument.</summary>
     public HistoryBuilder Signal(string name, object argument)
     {
+        CompleteRecords();
         Add(EventType.WorkflowExecutionSignaled, e => e.WorkflowExecutionSignaledEventAttributes = new()
         {
             SignalName = name,
@@ -195,6 +210,13 @@ public sealed class HistoryBuilder
     /// <summary>The workflow completed with this result (a command; the history's last event).</summary>
     public HistoryBuilder Complete(object? result)
     {
+        if (pendingRecords.Count > 0)
+        {
+            // The workflow ends only once its activities have: their completion wakes it one more time.
+            CompleteRecords();
+            WorkflowTask();
+        }
+
         Add(EventType.WorkflowExecutionCompleted, e => e.WorkflowExecutionCompletedEventAttributes = new()
         {
             Result = Payloads(result),
@@ -206,6 +228,12 @@ public sealed class HistoryBuilder
     /// <summary>The workflow continued as new with this argument (a command; the history's last event).</summary>
     public HistoryBuilder ContinueAsNew(object? argument)
     {
+        if (pendingRecords.Count > 0)
+        {
+            CompleteRecords();
+            WorkflowTask();
+        }
+
         Add(EventType.WorkflowExecutionContinuedAsNew, e => e.WorkflowExecutionContinuedAsNewEventAttributes = new()
         {
             NewExecutionRunId = Guid.NewGuid().ToString(),
@@ -219,6 +247,24 @@ public sealed class HistoryBuilder
     }
 
     public WorkflowHistory Build() => new(workflowId, events.Select(e => e.Clone()).ToList());
+
+    /// <summary>The <c>RecordDecision</c> activities scheduled so far ran (the builder writes this by itself before the
+    /// next fact; a history that ends in a workflow task woken only by them says it here).</summary>
+    public HistoryBuilder RecordsComplete()
+    {
+        CompleteRecords();
+        return this;
+    }
+
+    private void CompleteRecords()
+    {
+        var pending = pendingRecords.ToArray();
+        pendingRecords.Clear();
+        foreach (var scheduled in pending)
+        {
+            CompleteActivity(scheduled);
+        }
+    }
 
     private long StartActivity(long scheduled) =>
         Add(EventType.ActivityTaskStarted, e => e.ActivityTaskStartedEventAttributes = new()

@@ -17,26 +17,31 @@ public class ReplayTests
 {
     private const string Enqueue = ExecutionActivities.EnqueueJobsName;
     private const string CancelJobs = ExecutionActivities.CancelJobsName;
+    private const string Record = ExecutionActivities.RecordDecisionName;
 
     // ---- three steps in sequence ----
 
-    private static PinnedWorkflow ThreeSteps() => Plan(
+    internal static PinnedWorkflow ThreeSteps() => Plan(
         Step("test"),
         Step("build", "test") with { With = Json("""{"tag":"${{ steps.test.outputs.version }}","region":"${{ inputs.region }}-1"}""") },
         Step("deploy", "build"));
 
-    private static HistoryBuilder ThreeStepsHistory(string secondActivity = Enqueue)
+    internal static HistoryBuilder ThreeStepsHistory(string secondActivity = Enqueue)
     {
         var h = new HistoryBuilder(Id.ToString(), Input(ThreeSteps()));
         var test = h.ScheduleActivity(Enqueue, null);
+        h.Record();
         h.CompleteActivity(test)
             .Signal(Started("test"))
             .Signal(Succeeded("test", outputs: new Dictionary<string, string> { ["version"] = "1.2.3" }))
             .WorkflowTask();
         var build = h.ScheduleActivity(secondActivity, null);
+        h.Record();
         h.CompleteActivity(build).Signal(Succeeded("build")).WorkflowTask();
         var deploy = h.ScheduleActivity(Enqueue, null);
+        h.Record();
         h.CompleteActivity(deploy).Signal(Succeeded("deploy")).WorkflowTask();
+        h.Record();
         return h.Complete(new ExecutionOutcome("SUCCEEDED", null));
     }
 
@@ -45,7 +50,7 @@ public class ReplayTests
     {
         var recorded = await Replays.ReplayAsync(ThreeStepsHistory().Build());
 
-        Assert.Equal([Enqueue, Enqueue, Enqueue], recorded.Activities.Select(a => a.Activity));
+        Assert.Equal([Enqueue, Record, Enqueue, Record, Enqueue, Record, Record], recorded.Activities.Select(a => a.Activity));
         var jobs = recorded.Enqueued.Select(call => Assert.Single(call)).ToList();
         Assert.Equal(["test", "build", "deploy"], jobs.Select(j => j.StepName));
         Assert.Equal([ExecutionEngine.JobId(Id, "test", 1), ExecutionEngine.JobId(Id, "build", 1), ExecutionEngine.JobId(Id, "deploy", 1)],
@@ -60,6 +65,14 @@ public class ReplayTests
         Assert.Equal("""{"version":"1.2","tag":"1.2.3","region":"eu-1"}""", jobs[1].InputJson);
         Assert.Equal(new ExecutionOutcome("SUCCEEDED", null), recorded.Outcome);
         Assert.Empty(recorded.Timers);
+
+        // The read model gets each workflow task's new entries once, in order, with the status after them.
+        Assert.Equal([[1, 2], [3, 4, 5], [6, 7, 8], [9, 10, 11]],
+            recorded.Decisions.Select(d => d.Entries.Select(e => e.Sequence).ToArray()));
+        Assert.Equal(["RUNNING", "RUNNING", "RUNNING", "SUCCEEDED"], recorded.Decisions.Select(d => d.Status));
+        Assert.Equal(ThreeSteps().Name, recorded.Decisions[0].Plan?.Name);
+        Assert.Equal(InputJson, recorded.Decisions[0].InputJson);
+        Assert.Equal(HistoryCodec.ExecutionFinishedType, recorded.Decisions[^1].Entries[^1].Type);
     }
 
     [Fact]
@@ -73,9 +86,12 @@ public class ReplayTests
     {
         var h = new HistoryBuilder(Id.ToString(), Input(ThreeSteps()));
         var test = h.ScheduleActivity(Enqueue, null);
+        h.Record();
         h.CompleteActivity(test).Signal(Succeeded("test")).WorkflowTask();
         var build = h.ScheduleActivity(Enqueue, null);
+        h.Record();
         h.CompleteActivity(build).Signal(Succeeded("build")).WorkflowTask();
+        h.Record();
         h.Complete(new ExecutionOutcome("SUCCEEDED", null));
 
         await AssertNondeterministicAsync(h, "Nondeterminism");
@@ -89,15 +105,19 @@ public class ReplayTests
     {
         var h = new HistoryBuilder(Id.ToString(), Input(Flaky()));
         var first = h.ScheduleActivity(Enqueue, null);
+        h.Record();
         h.CompleteActivity(first).Signal(Failed("flaky", 1, exitCode: 3)).WorkflowTask();
         if (withTimer)
         {
             var backoff = h.StartTimer(TimeSpan.FromMilliseconds(750));
+            h.Record();
             h.FireTimer(backoff).WorkflowTask();
         }
 
         var second = h.ScheduleActivity(Enqueue, null);
+        h.Record();
         h.CompleteActivity(second).Signal(Succeeded("flaky", 2)).WorkflowTask();
+        h.Record();
         return h.Complete(new ExecutionOutcome("SUCCEEDED", null));
     }
 
@@ -126,8 +146,11 @@ public class ReplayTests
         // TIMER_SCHEDULED must carry the delay of the durable timer.
         var h = new HistoryBuilder(Id.ToString(), Input(Flaky()) with { ContinueAsNewAfterEvents = 8 });
         var first = h.ScheduleActivity(Enqueue, null);
+        h.Record();
         h.CompleteActivity(first).Signal(Failed("flaky", 1, exitCode: 3)).WorkflowTask();
         h.StartTimer(TimeSpan.FromMilliseconds(750));
+        h.Record();
+        h.RecordsComplete().WorkflowTask();
 
         var recorded = await Replays.ReplayAsync(h.Build());
 
@@ -155,13 +178,17 @@ public class ReplayTests
         var h = new HistoryBuilder(Id.ToString(), Input(Slow()));
         var first = h.ScheduleActivity(Enqueue, null);
         var timeout1 = h.StartTimer(TimeSpan.FromSeconds(30));
+        h.Record();
         h.CompleteActivity(first).Signal(Started("slow", 1)).WorkflowTask();
+        h.Record();
         h.FireTimer(timeout1).WorkflowTask();
         var cancel = h.ScheduleActivity(CancelJobs, null);
         var backoff = h.StartTimer(TimeSpan.FromSeconds(1));
+        h.Record();
         h.CompleteActivity(cancel).Signal(Succeeded("slow", 1)).FireTimer(backoff).WorkflowTask();
         var second = h.ScheduleActivity(Enqueue, null);
         var timeout2 = h.StartTimer(TimeSpan.FromSeconds(30));
+        h.Record();
         h.CompleteActivity(second).Signal(Succeeded("slow", 2)).WorkflowTask();
         if (cancelStaleTimer)
         {
@@ -169,7 +196,9 @@ public class ReplayTests
         }
 
         var next = h.ScheduleActivity(Enqueue, null);
+        h.Record();
         h.CompleteActivity(next).Signal(Succeeded("next")).WorkflowTask();
+        h.Record();
         return h.Complete(new ExecutionOutcome("SUCCEEDED", null));
     }
 
@@ -178,7 +207,7 @@ public class ReplayTests
     {
         var recorded = await Replays.ReplayAsync(SlowHistory().Build());
 
-        Assert.Equal([Enqueue, CancelJobs, Enqueue, Enqueue], recorded.Activities.Select(a => a.Activity));
+        Assert.Equal([Enqueue, CancelJobs, Enqueue, Enqueue], recorded.JobQueueCalls);
         var cancellation = Assert.Single(Assert.Single(recorded.Cancelled));
         Assert.Equal(new JobCancellation(ExecutionEngine.JobId(Id, "slow", 1), Id, "timed out after 30s"), cancellation);
         Assert.Equal(["slow#1", "slow#2", "next#1"],
@@ -200,19 +229,24 @@ public class ReplayTests
         Step("prepare") with { Compensation = new PinnedCompensation(Agent("unprepare"), Json("""{"undo":"${{ steps.prepare.outputs.env }}"}""")) },
         Step("build", "prepare"));
 
-    private static HistoryBuilder CancelHistory(bool compensate = true)
+    internal static HistoryBuilder CancelHistory(bool compensate = true)
     {
         var h = new HistoryBuilder(Id.ToString(), Input(Compensable()));
         var prepare = h.ScheduleActivity(Enqueue, null);
+        h.Record();
         h.CompleteActivity(prepare).Signal(Succeeded("prepare", outputs: new Dictionary<string, string> { ["env"] = "env-7" })).WorkflowTask();
         var build = h.ScheduleActivity(Enqueue, null);
+        h.Record();
         h.CompleteActivity(build).Signal(Started("build")).Signal(Cancel("stopped by alice")).WorkflowTask();
         var cancel = h.ScheduleActivity(CancelJobs, null);
+        h.Record();
         h.CompleteActivity(cancel).Signal(Cancel("again")).Signal(Cancelled("build")).WorkflowTask();
         if (compensate)
         {
             var compensation = h.ScheduleActivity(Enqueue, null);
+            h.Record();
             h.CompleteActivity(compensation).Signal(Compensated("prepare")).WorkflowTask();
+            h.Record();
         }
 
         return h.Complete(new ExecutionOutcome("CANCELLED", "stopped by alice"));
@@ -223,7 +257,8 @@ public class ReplayTests
     {
         var recorded = await Replays.ReplayAsync(CancelHistory().Build());
 
-        Assert.Equal([Enqueue, Enqueue, CancelJobs, Enqueue], recorded.Activities.Select(a => a.Activity));
+        Assert.Equal([Enqueue, Enqueue, CancelJobs, Enqueue], recorded.JobQueueCalls);
+        Assert.Equal(["RUNNING", "RUNNING", "RUNNING", "COMPENSATING", "CANCELLED"], recorded.Decisions.Select(d => d.Status));
         Assert.Equal(new JobCancellation(ExecutionEngine.JobId(Id, "build", 1), Id, "the execution was cancelled"),
             Assert.Single(Assert.Single(recorded.Cancelled)));
         var compensation = Assert.Single(recorded.Enqueued[^1]);
@@ -252,13 +287,17 @@ public class ReplayTests
         var approval = Approve("approve", new Dictionary<string, string> { ["approved_by"] = "alice" });
         var h = new HistoryBuilder(Id.ToString(), Input(Gated()));
         var build = h.ScheduleActivity(Enqueue, null);
+        h.Record();
         h.CompleteActivity(build).Signal(Approve("approve", new Dictionary<string, string>())).WorkflowTask();
         h.Signal(Succeeded("build")).WorkflowTask();
         var wait = h.StartTimer(TimeSpan.FromHours(1));
+        h.Record();
         h.Signal(signalName, approval.Payload).WorkflowTask();
         h.CancelTimer(wait);
         var deploy = h.ScheduleActivity(Enqueue, null);
+        h.Record();
         h.CompleteActivity(deploy).Signal(Succeeded("deploy")).WorkflowTask();
+        h.Record();
         return h.Complete(new ExecutionOutcome("SUCCEEDED", null));
     }
 
@@ -289,12 +328,16 @@ public class ReplayTests
         var input = Input(Compensable()) with { RetryWindow = TimeSpan.FromMinutes(1) };
         var h = new HistoryBuilder(Id.ToString(), input);
         var prepare = h.ScheduleActivity(Enqueue, null);
+        h.Record();
         h.CompleteActivity(prepare).Signal(Succeeded("prepare")).WorkflowTask();
         var build = h.ScheduleActivity(Enqueue, null);
+        h.Record();
         h.FailActivity(build, "Runner-Registry refused to enqueue the jobs: no runner has label gpu", ExecutionActivities.RefusedErrorType)
             .WorkflowTask();
         var compensation = h.ScheduleActivity(Enqueue, null);
+        h.Record();
         h.CompleteActivity(compensation).Signal(Compensated("prepare")).WorkflowTask();
+        h.Record();
         var window = h.StartTimer(TimeSpan.FromMinutes(1));
         h.FireTimer(window).WorkflowTask();
         h.Complete(new ExecutionOutcome("FAILED", "step 'build' failed: could not enqueue the job: Runner-Registry refused to enqueue the jobs: no runner has label gpu"));
@@ -316,12 +359,16 @@ public class ReplayTests
         var retry = RetryExecution();
         var h = new HistoryBuilder(Id.ToString(), Input(Plan(Step("deploy"))));
         var first = h.ScheduleActivity(Enqueue, null);
+        h.Record();
         h.CompleteActivity(first).Signal(Failed("deploy", 1)).WorkflowTask();
+        h.Record();
         var window1 = h.StartTimer(ExecutionWorkflow.DefaultRetryWindow);
         h.Signal(retry).WorkflowTask();
         h.CancelTimer(window1);
         var second = h.ScheduleActivity(Enqueue, null);
+        h.Record();
         h.CompleteActivity(second).Signal(Failed("deploy", 2)).WorkflowTask();
+        h.Record();
         var window2 = h.StartTimer(ExecutionWorkflow.DefaultRetryWindow);
         h.Signal(retry).WorkflowTask(); // the same message again: not a second retry
         h.CancelTimer(window2);
@@ -348,8 +395,10 @@ public class ReplayTests
         var h = new HistoryBuilder(Id.ToString(), Input(plan) with { ContinueAsNewAfterEvents = 10 }, start);
         var test = h.ScheduleActivity(Enqueue, null);
         h.StartTimer(TimeSpan.FromHours(1));
+        h.Record();
         h.CompleteActivity(test).Signal(Succeeded("test", outputs: new Dictionary<string, string> { ["version"] = "9" })).WorkflowTask();
         var build = h.ScheduleActivity(Enqueue, null);
+        h.Record();
         h.CompleteActivity(build).WorkflowTask();
 
         // The recorder tells what the run handed over; the history ends with the continue-as-new it asked for.
@@ -367,8 +416,9 @@ public class ReplayTests
         var timeout = h2.StartTimer(TimeSpan.FromMinutes(50));
         h2.Signal(Succeeded("build")).WorkflowTask();
         var deploy = h2.ScheduleActivity(Enqueue, null);
+        h2.Record();
         h2.CompleteActivity(deploy).Signal(Succeeded("deploy")).WorkflowTask();
-        h2.CancelTimer(timeout).Complete(new ExecutionOutcome("SUCCEEDED", null));
+        h2.CancelTimer(timeout).Record().Complete(new ExecutionOutcome("SUCCEEDED", null));
 
         var second = await Replays.ReplayAsync(h2.Build());
 

@@ -51,6 +51,14 @@ public sealed class Recorder : IWorkerInterceptor
     public IReadOnlyList<IReadOnlyList<JobCancellation>> Cancelled =>
         Activities.Where(a => a.Activity == ExecutionActivities.CancelJobsName).Select(a => (IReadOnlyList<JobCancellation>)a.Argument!).ToList();
 
+    /// <summary>What the workflow handed to the read model (<c>RecordDecision</c>), call by call.</summary>
+    public IReadOnlyList<DecisionRecord> Decisions =>
+        Activities.Where(a => a.Activity == ExecutionActivities.RecordDecisionName).Select(a => (DecisionRecord)a.Argument!).ToList();
+
+    /// <summary>The activities on Runner-Registry (enqueue, cancel), in order: what the replay tests pin.</summary>
+    public IReadOnlyList<string> JobQueueCalls =>
+        Activities.Where(a => a.Activity != ExecutionActivities.RecordDecisionName).Select(a => a.Activity).ToList();
+
     /// <summary>The workflow's result, once it returned.</summary>
     public ExecutionOutcome? Outcome { get; private set; }
 

@@ -11,7 +11,7 @@ namespace Platform.Execution.Temporal.Tests.Scenarios;
 /// <summary>
 /// Every scenario of the shared catalog replayed through <see cref="ExecutionWorkflow"/>: <see cref="TemporalModel"/>
 /// plays the scenario on the core and writes the Temporal history the workflow's documented command order implies
-/// (cancel stale timers, CancelJobs, EnqueueJobs, new timers; a Failed execution's retry-window timer); the replay
+/// (cancel stale timers, CancelJobs, EnqueueJobs, new timers, RecordDecision; a Failed execution's retry-window timer); the replay
 /// must accept it, and the recorder must see the jobs, the timers and the outcome the catalog implies.
 /// </summary>
 public class CatalogReplayTests
@@ -50,6 +50,16 @@ public class CatalogReplayTests
         Assert.Equal(model.Cancels, recorded.Cancelled.SelectMany(call => call).Select(c => c.JobId));
         Assert.Equal(model.Timers, recorded.Timers.Where(t => TimerIds.TryParse(t.Summary, out _, out _, out _)).Select(t => (t.Summary!, t.Delay)));
         Assert.Equal(new ExecutionOutcome(HistoryCodec.StatusName(scenario.ExpectedStatus), scenario.ExpectedError), recorded.Outcome);
+
+        // The read model gets every entry exactly once, in order, and the status after the last one.
+        Assert.Equal(model.Records, recorded.Decisions.Count);
+        var handedOver = recorded.Decisions.SelectMany(d => d.Entries).ToList();
+        Assert.Equal(Enumerable.Range(1, model.Events.Count).Select(i => (long)i), handedOver.Select(e => e.Sequence));
+        Assert.Equal(scenario.ExpectedHistory, handedOver.Select(e => EventText.Describe(
+            HistoryCodec.Decode(new StoredEvent(e.Type, e.Step, e.Attempt, e.Data)))));
+        Assert.Equal(HistoryCodec.StatusName(scenario.ExpectedStatus), recorded.Decisions[^1].Status);
+        Assert.NotNull(recorded.Decisions[0].Plan);
+        Assert.All(recorded.Decisions.Skip(1), d => Assert.Null(d.Plan));
     }
 
     [Theory]
@@ -139,6 +149,9 @@ internal sealed class TemporalModel
     public List<Guid> Cancels { get; } = [];
 
     public List<(string, TimeSpan)> Timers { get; } = [];
+
+    /// <summary>How many RecordDecision activities the workflow issues: one per workflow task that recorded events.</summary>
+    public int Records { get; private set; }
 
     public void Offer(ScenarioInput input)
     {
@@ -267,6 +280,10 @@ internal sealed class TemporalModel
             timers[id] = history.StartTimer(delay);
             Timers.Add((id, delay));
         }
+
+        // The workflow task's entries go to the read model after its decisions' commands.
+        history.Record();
+        Records++;
 
         if (State.Status == ExecutionStatus.Failed)
         {

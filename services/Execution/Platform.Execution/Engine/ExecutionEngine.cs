@@ -9,7 +9,6 @@ using Platform.BuildingBlocks;
 using Platform.BuildingBlocks.Errors;
 using Platform.BuildingBlocks.Messaging;
 using Platform.BuildingBlocks.Persistence;
-using Platform.Execution.Contracts;
 using Platform.Execution.Core;
 using Platform.Execution.Domain;
 using Platform.Execution.Persistence;
@@ -72,8 +71,7 @@ public sealed class ExecutionEngine(
         var decision = new Decision(id, plan, input, ExecutionState.Initial, version: 0, now);
         decision.Record(new ExecutionStarted(plan.ToPlan()) { Input = input }, null);
         decision.Drive();
-        await outbox.AddAsync(connection, transaction, DeterministicGuid.Create(id.ToString(), "started"),
-            new ExecutionStartedEvent(id, plan.WorkflowId, plan.Revision, now));
+        await outbox.AddAsync(connection, transaction, ExecutionMessages.StartedMessageId(id), ExecutionMessages.Started(id, plan, now));
         await PersistAsync(connection, transaction, decision, now);
         await transaction.CommitAsync(cancellationToken);
         Remember(decision);
@@ -161,15 +159,7 @@ public sealed class ExecutionEngine(
         Guid executionId, CancellationToken cancellationToken)
     {
         await using var connection = await dataSource.OpenConnectionAsync(cancellationToken);
-        var history = await store.LoadHistoryAsync(connection, null, executionId);
-        if (history.Count == 0)
-        {
-            return null;
-        }
-
-        var state = HistoryCodec.Fold(history);
-        var (plan, _) = await store.LoadPlanAsync(connection, null, executionId);
-        return (state, plan, history);
+        return await store.ReadAsync(connection, executionId);
     }
 
     /// <summary>The id of the job that runs a step's attempt: the same every time it is computed.</summary>
@@ -207,9 +197,8 @@ public sealed class ExecutionEngine(
         if (decision.Finished is { } finish)
         {
             error = finish.Error;
-            await outbox.AddAsync(connection, transaction, DeterministicGuid.Create(decision.ExecutionId.ToString(), "finished"),
-                new ExecutionFinishedEvent(decision.ExecutionId, decision.Plan.WorkflowId, decision.Plan.Revision,
-                    HistoryCodec.StatusName(finish.Status), finish.Error, StepOutputs(state), now));
+            await outbox.AddAsync(connection, transaction, ExecutionMessages.FinishedMessageId(decision.ExecutionId, decision.FinishedSequence),
+                ExecutionMessages.Finished(decision.ExecutionId, decision.Plan, finish, state, now));
         }
 
         if (finished)
@@ -220,20 +209,6 @@ public sealed class ExecutionEngine(
 
         await store.UpdateAsync(connection, transaction, decision.ExecutionId, decision.Version,
             HistoryCodec.StatusName(state.Status), error, finished ? now : null);
-    }
-
-    private static Dictionary<string, IReadOnlyDictionary<string, string>> StepOutputs(ExecutionState state)
-    {
-        var outputs = new Dictionary<string, IReadOnlyDictionary<string, string>>(StringComparer.Ordinal);
-        foreach (var step in state.Steps)
-        {
-            if (step.Status == StepStatus.Succeeded)
-            {
-                outputs[step.Name] = step.Outputs;
-            }
-        }
-
-        return outputs;
     }
 
     private void Remember(Decision decision)
@@ -287,6 +262,9 @@ public sealed class ExecutionEngine(
         public IReadOnlyList<(string TimerId, DateTimeOffset DueAt)> Timers => timers;
         public ExecutionFinished? Finished { get; private set; }
 
+        /// <summary>The sequence <see cref="Finished"/> is stored at.</summary>
+        public long FinishedSequence { get; private set; }
+
         public void Record(ExecutionEvent e, JsonObject? details)
         {
             State = State.Apply(e);
@@ -294,6 +272,7 @@ public sealed class ExecutionEngine(
             if (e is ExecutionFinished finished)
             {
                 Finished = finished;
+                FinishedSequence = Version;
             }
         }
 

@@ -2,6 +2,7 @@ using System.Text.Json.Nodes;
 using Google.Protobuf;
 using Google.Protobuf.WellKnownTypes;
 using Grpc.Core;
+using Microsoft.Extensions.Logging;
 using Npgsql;
 using Platform.BuildingBlocks;
 using Platform.BuildingBlocks.Errors;
@@ -16,7 +17,8 @@ namespace Platform.Execution.Grpc;
 
 /// <summary>The Execution context's API: maps proto messages to the engine's domain types and back.</summary>
 internal sealed class ExecutionsService(
-    IExecutionEngine engine, ExecutionStore store, NpgsqlDataSource dataSource, PgNotificationHub notifications, IJobQueue jobQueue)
+    IExecutionEngine engine, ExecutionStore store, NpgsqlDataSource dataSource, PgNotificationHub notifications, IJobQueue jobQueue,
+    ILogger<ExecutionsService> logger)
     : Executions.ExecutionsBase
 {
     private const int MaxIdempotencyKeyLength = 200;
@@ -306,7 +308,18 @@ internal sealed class ExecutionsService(
             return steps;
         }
 
-        var reasons = await jobQueue.GetQueueReasonsAsync(queued.Keys.ToList(), cancellationToken);
+        IReadOnlyDictionary<Guid, string> reasons;
+        try
+        {
+            reasons = await jobQueue.GetQueueReasonsAsync(queued.Keys.ToList(), cancellationToken);
+        }
+        catch (RpcException e) when (e.StatusCode is StatusCode.Unavailable or StatusCode.DeadlineExceeded && !cancellationToken.IsCancellationRequested)
+        {
+            // The reasons only decorate the answer: a start that was accepted, or a read, must not fail for want of them.
+            logger.LogDebug("Runner-Registry did not answer for the queue reasons of execution {ExecutionId}: {Error}", id, e.Status.Detail);
+            return steps;
+        }
+
         return steps.Select(v =>
             v.State.Status == Core.StepStatus.Dispatched
             && reasons.TryGetValue(ExecutionEngine.JobId(id, v.State.Name, v.State.Attempt), out var reason)

@@ -16,7 +16,7 @@ public sealed class ExecutionStore
     public const string DispatchChannel = "execution_dispatch";
     public const string TimerChannel = "execution_timers";
     public const string EventsChannel = "execution_events";
-    internal static readonly JsonSerializerOptions Json = new(JsonSerializerDefaults.Web);
+    public static readonly JsonSerializerOptions Json = new(JsonSerializerDefaults.Web);
 
     public sealed record NewExecution(
         Guid Id, Guid WorkflowId, int Revision, string WorkflowName, string Status, string InputJson, string PlanJson,
@@ -33,6 +33,82 @@ public sealed class ExecutionStore
             ON CONFLICT ON CONSTRAINT executions_idempotency DO NOTHING
             """;
         return await connection.ExecuteAsync(sql, e, transaction) == 1;
+    }
+
+    /// <summary>The read model's insert (Temporal engine): a row that exists already, by id or by key, is kept.</summary>
+    public async Task InsertIfMissingAsync(NpgsqlConnection connection, NpgsqlTransaction transaction, NewExecution e)
+    {
+        const string sql = """
+            INSERT INTO execution.executions
+                (id, workflow_id, revision, workflow_name, status, input, plan, idempotency_key, version, created_at)
+            VALUES (@Id, @WorkflowId, @Revision, @WorkflowName, @Status, @InputJson::jsonb, @PlanJson::jsonb,
+                    @IdempotencyKey, 0, @CreatedAt)
+            ON CONFLICT DO NOTHING
+            """;
+        await connection.ExecuteAsync(sql, e, transaction);
+    }
+
+    /// <summary>
+    /// The read model's append (Temporal engine): entries carry their own sequences and times, and one recorded
+    /// already is kept as it is, so a hand-over delivered twice or out of order writes each entry once.
+    /// </summary>
+    /// <returns>the sequences this call inserted.</returns>
+    public async Task<IReadOnlyList<long>> AppendEntriesAsync(NpgsqlConnection connection, NpgsqlTransaction transaction, Guid id,
+        IReadOnlyList<HistoryEntry> entries)
+    {
+        const string sql = """
+            WITH inserted AS (
+                INSERT INTO execution.events (execution_id, sequence, type, time, step, attempt, data)
+                SELECT @id, q, t, w, s, a, d::jsonb
+                FROM unnest(@sequences, @types, @times, @steps, @attempts, @datas) AS e(q, t, w, s, a, d)
+                ON CONFLICT (execution_id, sequence) DO NOTHING
+                RETURNING sequence)
+            SELECT sequence FROM inserted ORDER BY sequence
+            """;
+        await using var command = new NpgsqlCommand(sql, connection, transaction);
+        command.Parameters.AddWithValue("id", id);
+        command.Parameters.AddWithValue("sequences", entries.Select(e => e.Sequence).ToArray());
+        command.Parameters.AddWithValue("times", entries.Select(e => e.Time).ToArray());
+        AddEventColumns(command, entries.Select(e => new StoredEvent(e.Type, e.Step, e.Attempt, e.Data)).ToList());
+        var inserted = new List<long>(entries.Count);
+        await using (var reader = await command.ExecuteReaderAsync())
+        {
+            while (await reader.ReadAsync())
+            {
+                inserted.Add(reader.GetInt64(0));
+            }
+        }
+
+        if (inserted.Count > 0)
+        {
+            await using var notify = new NpgsqlCommand($"SELECT pg_notify('{EventsChannel}', '')", connection, transaction);
+            await notify.ExecuteNonQueryAsync();
+        }
+
+        return inserted;
+    }
+
+    /// <summary>The sequence of an execution's last stored entry (0: none), locking the row so hand-overs of one
+    /// execution go one at a time.</summary>
+    public async Task<long> LastSequenceAsync(NpgsqlConnection connection, NpgsqlTransaction transaction, Guid id)
+    {
+        const string sql = """
+            SELECT coalesce((SELECT max(sequence) FROM execution.events WHERE execution_id = x.id), 0)
+            FROM execution.executions x WHERE x.id = @id FOR UPDATE
+            """;
+        return await connection.QuerySingleOrDefaultAsync<long?>(sql, new { id }, transaction) ?? 0;
+    }
+
+    /// <summary>The read model's status (Temporal engine): moves only forward, to the hand-over with the higher version.</summary>
+    public async Task AdvanceAsync(NpgsqlConnection connection, NpgsqlTransaction transaction, Guid id, long version,
+        string status, string? error, DateTimeOffset? finishedAt)
+    {
+        const string sql = """
+            UPDATE execution.executions
+            SET version = @version, status = @status, error = @error, finished_at = @finishedAt
+            WHERE id = @id AND version < @version
+            """;
+        await connection.ExecuteAsync(sql, new { id, version, status, error, finishedAt }, transaction);
     }
 
     public async Task<Guid?> FindByIdempotencyKeyAsync(NpgsqlConnection connection, Guid workflowId, string key)
@@ -74,6 +150,20 @@ public sealed class ExecutionStore
             sql, new { id, afterSequence }, transaction);
         return rows.Select(r => new HistoryEntry(r.Sequence, r.Type, new DateTimeOffset(r.Time, TimeSpan.Zero), r.Step,
             r.Attempt, JsonNode.Parse(r.Data)!.AsObject())).ToList();
+    }
+
+    /// <summary>An execution's folded state, pinned plan and history (for the read API), or null when it has no history.</summary>
+    public async Task<(ExecutionState State, PinnedWorkflow Plan, IReadOnlyList<HistoryEntry> History)?> ReadAsync(
+        NpgsqlConnection connection, Guid id)
+    {
+        var history = await LoadHistoryAsync(connection, null, id);
+        if (history.Count == 0)
+        {
+            return null;
+        }
+
+        var (plan, _) = await LoadPlanAsync(connection, null, id);
+        return (HistoryCodec.Fold(history), plan, history);
     }
 
     /// <summary>The histories of several executions in one query.</summary>
@@ -121,6 +211,13 @@ public sealed class ExecutionStore
         command.Parameters.AddWithValue("id", id);
         command.Parameters.AddWithValue("version", version);
         command.Parameters.AddWithValue("time", time);
+        AddEventColumns(command, events);
+        await command.ExecuteNonQueryAsync();
+    }
+
+    /// <summary>The events' columns as arrays (@types, @steps, @attempts, @datas), for one INSERT ... unnest.</summary>
+    private static void AddEventColumns(NpgsqlCommand command, IReadOnlyList<StoredEvent> events)
+    {
         command.Parameters.AddWithValue("types", events.Select(e => e.Type).ToArray());
         command.Parameters.Add(new NpgsqlParameter("steps", NpgsqlDbType.Array | NpgsqlDbType.Text)
         {
@@ -131,7 +228,6 @@ public sealed class ExecutionStore
             Value = events.Select(e => e.Attempt is { } a ? (object)a : DBNull.Value).ToArray(),
         });
         command.Parameters.AddWithValue("datas", events.Select(e => e.Data.ToJsonString()).ToArray());
-        await command.ExecuteNonQueryAsync();
     }
 
     public async Task UpdateAsync(NpgsqlConnection connection, NpgsqlTransaction transaction, Guid id, long version,

@@ -39,3 +39,7 @@ public sealed class UnauthenticatedException(string message) : Exception(message
 
 /// <summary>The caller may not do this (a runner reporting on a job it does not hold). Mapped to PermissionDenied.</summary>
 public sealed class PermissionDeniedException(string message) : Exception(message);
+
+/// <summary>A service this one needs (a Temporal server, say) cannot be reached; retrying later may work. Mapped to
+/// Unavailable (HTTP 503).</summary>
+public sealed class DependencyUnavailableException(string message, Exception? inner = null) : Exception(message, inner);

@@ -56,6 +56,9 @@ public sealed class DomainExceptionInterceptor(ILogger<DomainExceptionIntercepto
                 return RpcErrors.Status(Code.Unauthenticated, ua.Message);
             case PermissionDeniedException pd:
                 return RpcErrors.Status(Code.PermissionDenied, pd.Message);
+            case DependencyUnavailableException du:
+                logger.LogWarning(ex, "Dependency unavailable in {Method}", context.Method);
+                return RpcErrors.Status(Code.Unavailable, du.Message);
             case OperationCanceledException when context.CancellationToken.IsCancellationRequested:
                 return RpcErrors.Status(Code.Cancelled, "the call was cancelled");
             case NpgsqlException { IsTransient: true }:
