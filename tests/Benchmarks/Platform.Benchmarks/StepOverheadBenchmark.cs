@@ -40,6 +40,7 @@ internal static class StepOverheadBenchmark
         }
 
         var latencies = await DispatchLatenciesAsync(platform.ConnectionString);
+        var hops = await HopsAsync(platform.ConnectionString);
         Console.WriteLine();
         Console.WriteLine(string.Create(CultureInfo.InvariantCulture, $"""
             50-step sequential workflow, agent `true`, {runs} runs (median):
@@ -47,6 +48,12 @@ internal static class StepOverheadBenchmark
               per step, excluding the job processes' own run: {Statistics.Median(perStepOverhead):F2} ms
             job dispatch latency (enqueued -> leased), {latencies.Count} jobs:
               p50 {Statistics.Percentile(latencies, 50):F2} ms   p99 {Statistics.Percentile(latencies, 99):F2} ms   max {latencies.DefaultIfEmpty(double.NaN).Max():F2} ms
+            where a step's time goes, from one job's end to the next one's (median over {hops.Count} steps):
+              job finished -> next step decided:    {Statistics.Median(hops.Select(h => h.Decide).ToList()):F2} ms
+              decided -> job enqueued:              {Statistics.Median(hops.Select(h => h.Enqueue).ToList()):F2} ms
+              enqueued -> leased by the runner:     {Statistics.Median(hops.Select(h => h.Lease).ToList()):F2} ms
+              leased -> started (process running):  {Statistics.Median(hops.Select(h => h.Start).ToList()):F2} ms
+              started -> finished (the process):    {Statistics.Median(hops.Select(h => h.Run).ToList()):F2} ms
             """));
     }
 
@@ -73,6 +80,30 @@ internal static class StepOverheadBenchmark
             FROM runners.jobs WHERE leased_at IS NOT NULL
             """;
         return (await connection.QueryAsync<double>(sql)).ToList();
+    }
+
+    /// <summary>
+    /// For every step after the first: the time from the previous job's end (as Runner-Registry recorded it) to the
+    /// next decision (its STEP_DISPATCHED event), to that job's enqueue, lease, start and end.
+    /// </summary>
+    private static async Task<List<(double Decide, double Enqueue, double Lease, double Start, double Run)>> HopsAsync(string connectionString)
+    {
+        await using var connection = new NpgsqlConnection(connectionString);
+        const string sql = """
+            WITH steps AS (
+                SELECT e.execution_id, e.sequence, e.time AS decided_at, j.enqueued_at, j.leased_at, j.started_at, j.finished_at,
+                       lag(j.finished_at) OVER (PARTITION BY e.execution_id ORDER BY e.sequence) AS previous_finished_at
+                FROM execution.events e
+                JOIN runners.jobs j ON j.id = (e.data->>'job_id')::uuid
+                WHERE e.type = 'STEP_DISPATCHED')
+            SELECT EXTRACT(EPOCH FROM (decided_at - previous_finished_at)) * 1000,
+                   EXTRACT(EPOCH FROM (enqueued_at - decided_at)) * 1000,
+                   EXTRACT(EPOCH FROM (leased_at - enqueued_at)) * 1000,
+                   EXTRACT(EPOCH FROM (started_at - leased_at)) * 1000,
+                   EXTRACT(EPOCH FROM (finished_at - started_at)) * 1000
+            FROM steps WHERE previous_finished_at IS NOT NULL
+            """;
+        return (await connection.QueryAsync<(double, double, double, double, double)>(sql)).AsList();
     }
 
     private static DateTimeOffset Time(JsonObject o, string field) =>

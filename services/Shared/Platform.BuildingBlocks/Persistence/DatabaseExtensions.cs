@@ -24,10 +24,19 @@ public static class DatabaseExtensions
         }
 
         var connectionString = builder.Configuration.PlatformConnectionString();
-        builder.Services.AddSingleton(_ => new NpgsqlDataSourceBuilder(connectionString)
+        builder.Services.AddSingleton(_ =>
         {
-            Name = "platform",
-        }.Build());
+            var dataSource = new NpgsqlDataSourceBuilder(connectionString) { Name = "platform" };
+            // The hot paths run the same few statements over and over: prepared once per connection, PostgreSQL
+            // parses and plans them once (unless the connection string says otherwise).
+            if (dataSource.ConnectionStringBuilder.MaxAutoPrepare == 0)
+            {
+                dataSource.ConnectionStringBuilder.MaxAutoPrepare = 128;
+                dataSource.ConnectionStringBuilder.AutoPrepareMinUsages = 2;
+            }
+
+            return dataSource.Build();
+        });
         builder.Services.TryAddSingleton<PgNotificationHub>();
         builder.Services.AddHostedService(sp => sp.GetRequiredService<PgNotificationHub>());
         builder.Services.AddHealthChecks().AddCheck<DatabaseHealthCheck>("postgresql");
