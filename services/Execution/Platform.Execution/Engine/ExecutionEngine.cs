@@ -86,12 +86,12 @@ public sealed class ExecutionEngine(
     {
         await using var connection = await dataSource.OpenConnectionAsync(cancellationToken);
         await using var transaction = await connection.BeginTransactionAsync(cancellationToken);
-        if (!await Inbox.TryRecordAsync(connection, transaction, ExecutionModule.Schema, messageId, consumer))
+        var (isNew, locked) = await store.RecordAndLockAsync(connection, transaction, messageId, consumer, executionId);
+        if (!isNew)
         {
             return false;
         }
 
-        var locked = await store.LockAsync(connection, transaction, executionId);
         if (locked is null)
         {
             logger.LogWarning("Ignoring {Consumer} message {MessageId} for unknown execution {ExecutionId}", consumer, messageId, executionId);
@@ -188,27 +188,17 @@ public sealed class ExecutionEngine(
     private async Task PersistAsync(NpgsqlConnection connection, NpgsqlTransaction transaction, Decision decision,
         DateTimeOffset now)
     {
-        await store.AppendAsync(connection, transaction, decision.ExecutionId, decision.BaseVersion, decision.NewEvents, now);
-        await store.AddDispatchesAsync(connection, transaction, decision.Jobs, decision.Cancellations);
-        await store.AddTimersAsync(connection, transaction, decision.ExecutionId, decision.Timers);
         var state = decision.State;
         var finished = state.Status is ExecutionStatus.Succeeded or ExecutionStatus.Failed or ExecutionStatus.Cancelled;
-        string? error = null;
         if (decision.Finished is { } finish)
         {
-            error = finish.Error;
             await outbox.AddAsync(connection, transaction, ExecutionMessages.FinishedMessageId(decision.ExecutionId, decision.FinishedSequence),
                 ExecutionMessages.Finished(decision.ExecutionId, decision.Plan, finish, state, now));
         }
 
-        if (finished)
-        {
-            // Timers of a finished execution can only fire into nothing.
-            await store.DeleteTimersAsync(connection, transaction, decision.ExecutionId);
-        }
-
-        await store.UpdateAsync(connection, transaction, decision.ExecutionId, decision.Version,
-            HistoryCodec.StatusName(state.Status), error, finished ? now : null);
+        await store.PersistAsync(connection, transaction, new ExecutionStore.DecisionWrites(
+            decision.ExecutionId, decision.BaseVersion, decision.NewEvents, now, decision.Jobs, decision.Cancellations,
+            decision.Timers, finished, HistoryCodec.StatusName(state.Status), decision.Finished?.Error));
     }
 
     private void Remember(Decision decision)

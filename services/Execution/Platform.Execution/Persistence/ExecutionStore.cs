@@ -10,7 +10,7 @@ using Platform.Execution.Engine;
 
 namespace Platform.Execution.Persistence;
 
-/// <summary>The SQL of the Execution context, one statement per method.</summary>
+/// <summary>The SQL of the Execution context; a decision's writes go in one round trip.</summary>
 public sealed class ExecutionStore
 {
     public const string DispatchChannel = "execution_dispatch";
@@ -69,7 +69,7 @@ public sealed class ExecutionStore
         command.Parameters.AddWithValue("id", id);
         command.Parameters.AddWithValue("sequences", entries.Select(e => e.Sequence).ToArray());
         command.Parameters.AddWithValue("times", entries.Select(e => e.Time).ToArray());
-        AddEventColumns(command, entries.Select(e => new StoredEvent(e.Type, e.Step, e.Attempt, e.Data)).ToList());
+        AddEventColumns(command.Parameters, entries.Select(e => new StoredEvent(e.Type, e.Step, e.Attempt, e.Data)).ToList());
         var inserted = new List<long>(entries.Count);
         await using (var reader = await command.ExecuteReaderAsync())
         {
@@ -129,6 +129,117 @@ public sealed class ExecutionStore
             SELECT version AS Version, status AS Status FROM execution.executions WHERE id = @id FOR UPDATE
             """;
         return await connection.QuerySingleOrDefaultAsync<LockedExecution>(sql, new { id }, transaction);
+    }
+
+    /// <summary>
+    /// Records a consumer's message in the inbox and locks the execution's row, in one round trip.
+    /// </summary>
+    /// <returns>whether the message is new, and the locked row (null when the execution does not exist).</returns>
+    public async Task<(bool New, LockedExecution? Locked)> RecordAndLockAsync(NpgsqlConnection connection,
+        NpgsqlTransaction transaction, Guid messageId, string consumer, Guid id)
+    {
+        await using var batch = new NpgsqlBatch(connection, transaction)
+        {
+            BatchCommands =
+            {
+                new NpgsqlBatchCommand("""
+                    INSERT INTO execution.inbox (message_id, consumer) VALUES ($1, $2) ON CONFLICT DO NOTHING RETURNING 1
+                    """) { Parameters = { new() { Value = messageId }, new() { Value = consumer } } },
+                new NpgsqlBatchCommand("SELECT version, status FROM execution.executions WHERE id = $1 FOR UPDATE")
+                {
+                    Parameters = { new() { Value = id } },
+                },
+            },
+        };
+        await using var reader = await batch.ExecuteReaderAsync();
+        var isNew = await reader.ReadAsync();
+        await reader.NextResultAsync();
+        var locked = await reader.ReadAsync() ? new LockedExecution(reader.GetInt64(0), reader.GetString(1)) : null;
+        return (isNew, locked);
+    }
+
+    /// <summary>What one decision of the embedded engine writes, besides an outbox message.</summary>
+    public sealed record DecisionWrites(
+        Guid ExecutionId, long BaseVersion, IReadOnlyList<StoredEvent> Events, DateTimeOffset Time,
+        IReadOnlyList<JobRequest> Jobs, IReadOnlyList<JobCancellation> Cancellations,
+        IReadOnlyList<(string TimerId, DateTimeOffset DueAt)> Timers, bool Finished, string Status, string? Error);
+
+    /// <summary>
+    /// A decision's writes in one round trip: the events, the dispatches, the timers (a finished execution's are
+    /// dropped), the execution's row, and the NOTIFYs that wake the watchers, the dispatch relay and the timer worker.
+    /// </summary>
+    public async Task PersistAsync(NpgsqlConnection connection, NpgsqlTransaction transaction, DecisionWrites d)
+    {
+        await using var batch = new NpgsqlBatch(connection, transaction);
+        if (d.Events.Count > 0)
+        {
+            var append = new NpgsqlBatchCommand("""
+                INSERT INTO execution.events (execution_id, sequence, type, time, step, attempt, data)
+                SELECT @id, @version + n, t, @time, s, a, d::jsonb
+                FROM unnest(@types, @steps, @attempts, @datas) WITH ORDINALITY AS e(t, s, a, d, n)
+                """);
+            append.Parameters.AddWithValue("id", d.ExecutionId);
+            append.Parameters.AddWithValue("version", d.BaseVersion);
+            append.Parameters.AddWithValue("time", d.Time);
+            AddEventColumns(append.Parameters, d.Events);
+            batch.BatchCommands.Add(append);
+            batch.BatchCommands.Add(new NpgsqlBatchCommand($"SELECT pg_notify('{EventsChannel}', '')"));
+        }
+
+        if (d.Jobs.Count > 0 || d.Cancellations.Count > 0)
+        {
+            var dispatch = new NpgsqlBatchCommand("""
+                INSERT INTO execution.dispatch_outbox (job_id, execution_id, kind, job)
+                SELECT j, e, k, p::jsonb FROM unnest(@jobIds, @executionIds, @kinds, @payloads) AS x(j, e, k, p)
+                ON CONFLICT (job_id, kind) DO NOTHING
+                """);
+            dispatch.Parameters.AddWithValue("jobIds", d.Jobs.Select(j => j.JobId).Concat(d.Cancellations.Select(c => c.JobId)).ToArray());
+            dispatch.Parameters.AddWithValue("executionIds",
+                d.Jobs.Select(j => j.ExecutionId).Concat(d.Cancellations.Select(c => c.ExecutionId)).ToArray());
+            dispatch.Parameters.AddWithValue("kinds", d.Jobs.Select(_ => "enqueue").Concat(d.Cancellations.Select(_ => "cancel")).ToArray());
+            dispatch.Parameters.AddWithValue("payloads", d.Jobs.Select(j => JsonSerializer.Serialize(j, Json))
+                .Concat(d.Cancellations.Select(c => JsonSerializer.Serialize(c, Json))).ToArray());
+            batch.BatchCommands.Add(dispatch);
+            batch.BatchCommands.Add(new NpgsqlBatchCommand($"SELECT pg_notify('{DispatchChannel}', '')"));
+        }
+
+        if (d.Timers.Count > 0)
+        {
+            var timers = new NpgsqlBatchCommand("""
+                INSERT INTO execution.timers (execution_id, timer_id, due_at)
+                SELECT @executionId, t, w FROM unnest(@timerIds, @dueAts) AS x(t, w)
+                ON CONFLICT (execution_id, timer_id) DO UPDATE SET due_at = excluded.due_at
+                """);
+            timers.Parameters.AddWithValue("executionId", d.ExecutionId);
+            timers.Parameters.AddWithValue("timerIds", d.Timers.Select(t => t.TimerId).ToArray());
+            timers.Parameters.AddWithValue("dueAts", d.Timers.Select(t => t.DueAt).ToArray());
+            batch.BatchCommands.Add(timers);
+            batch.BatchCommands.Add(new NpgsqlBatchCommand($"SELECT pg_notify('{TimerChannel}', '')"));
+        }
+
+        if (d.Finished)
+        {
+            // Timers of a finished execution can only fire into nothing.
+            var drop = new NpgsqlBatchCommand("DELETE FROM execution.timers WHERE execution_id = @executionId");
+            drop.Parameters.AddWithValue("executionId", d.ExecutionId);
+            batch.BatchCommands.Add(drop);
+        }
+
+        var update = new NpgsqlBatchCommand("""
+            UPDATE execution.executions
+            SET version = @version, status = @status, error = @error, finished_at = @finishedAt
+            WHERE id = @id
+            """);
+        update.Parameters.AddWithValue("id", d.ExecutionId);
+        update.Parameters.AddWithValue("version", d.BaseVersion + d.Events.Count);
+        update.Parameters.AddWithValue("status", d.Status);
+        update.Parameters.Add(new NpgsqlParameter("error", NpgsqlDbType.Text) { Value = (object?)d.Error ?? DBNull.Value });
+        update.Parameters.Add(new NpgsqlParameter("finishedAt", NpgsqlDbType.TimestampTz)
+        {
+            Value = d.Finished ? d.Time : DBNull.Value,
+        });
+        batch.BatchCommands.Add(update);
+        await batch.ExecuteNonQueryAsync();
     }
 
     public async Task<(PinnedWorkflow Plan, JsonObject Input)> LoadPlanAsync(
@@ -191,78 +302,19 @@ public sealed class ExecutionStore
         return histories;
     }
 
-    /// <summary>Appends events with consecutive sequences after <paramref name="version"/>; the primary key makes a
-    /// concurrent append of the same sequence fail rather than interleave.</summary>
-    public async Task AppendAsync(NpgsqlConnection connection, NpgsqlTransaction transaction, Guid id, long version,
-        IReadOnlyList<StoredEvent> events, DateTimeOffset time)
-    {
-        if (events.Count == 0)
-        {
-            return;
-        }
-
-        const string sql = """
-            INSERT INTO execution.events (execution_id, sequence, type, time, step, attempt, data)
-            SELECT @id, @version + n, t, @time, s, a, d::jsonb
-            FROM unnest(@types, @steps, @attempts, @datas) WITH ORDINALITY AS e(t, s, a, d, n);
-            SELECT pg_notify('execution_events', '');
-            """;
-        await using var command = new NpgsqlCommand(sql, connection, transaction);
-        command.Parameters.AddWithValue("id", id);
-        command.Parameters.AddWithValue("version", version);
-        command.Parameters.AddWithValue("time", time);
-        AddEventColumns(command, events);
-        await command.ExecuteNonQueryAsync();
-    }
-
     /// <summary>The events' columns as arrays (@types, @steps, @attempts, @datas), for one INSERT ... unnest.</summary>
-    private static void AddEventColumns(NpgsqlCommand command, IReadOnlyList<StoredEvent> events)
+    private static void AddEventColumns(NpgsqlParameterCollection parameters, IReadOnlyList<StoredEvent> events)
     {
-        command.Parameters.AddWithValue("types", events.Select(e => e.Type).ToArray());
-        command.Parameters.Add(new NpgsqlParameter("steps", NpgsqlDbType.Array | NpgsqlDbType.Text)
+        parameters.AddWithValue("types", events.Select(e => e.Type).ToArray());
+        parameters.Add(new NpgsqlParameter("steps", NpgsqlDbType.Array | NpgsqlDbType.Text)
         {
             Value = events.Select(e => (object?)e.Step ?? DBNull.Value).ToArray(),
         });
-        command.Parameters.Add(new NpgsqlParameter("attempts", NpgsqlDbType.Array | NpgsqlDbType.Integer)
+        parameters.Add(new NpgsqlParameter("attempts", NpgsqlDbType.Array | NpgsqlDbType.Integer)
         {
             Value = events.Select(e => e.Attempt is { } a ? (object)a : DBNull.Value).ToArray(),
         });
-        command.Parameters.AddWithValue("datas", events.Select(e => e.Data.ToJsonString()).ToArray());
-    }
-
-    public async Task UpdateAsync(NpgsqlConnection connection, NpgsqlTransaction transaction, Guid id, long version,
-        string status, string? error, DateTimeOffset? finishedAt)
-    {
-        const string sql = """
-            UPDATE execution.executions
-            SET version = @version, status = @status, error = @error, finished_at = @finishedAt
-            WHERE id = @id
-            """;
-        await connection.ExecuteAsync(sql, new { id, version, status, error, finishedAt }, transaction);
-    }
-
-    public async Task AddDispatchesAsync(NpgsqlConnection connection, NpgsqlTransaction transaction,
-        IReadOnlyList<JobRequest> jobs, IReadOnlyList<JobCancellation> cancellations)
-    {
-        if (jobs.Count == 0 && cancellations.Count == 0)
-        {
-            return;
-        }
-
-        const string sql = $"""
-            INSERT INTO execution.dispatch_outbox (job_id, execution_id, kind, job)
-            SELECT j, e, k, d::jsonb FROM unnest(@jobIds, @executionIds, @kinds, @payloads) AS x(j, e, k, d)
-            ON CONFLICT (job_id, kind) DO NOTHING;
-            SELECT pg_notify('{DispatchChannel}', '');
-            """;
-        await connection.ExecuteAsync(sql, new
-        {
-            jobIds = jobs.Select(j => j.JobId).Concat(cancellations.Select(c => c.JobId)).ToArray(),
-            executionIds = jobs.Select(j => j.ExecutionId).Concat(cancellations.Select(c => c.ExecutionId)).ToArray(),
-            kinds = jobs.Select(_ => "enqueue").Concat(cancellations.Select(_ => "cancel")).ToArray(),
-            payloads = jobs.Select(j => JsonSerializer.Serialize(j, Json))
-                .Concat(cancellations.Select(c => JsonSerializer.Serialize(c, Json))).ToArray(),
-        }, transaction);
+        parameters.AddWithValue("datas", events.Select(e => e.Data.ToJsonString()).ToArray());
     }
 
     public sealed record Dispatch(long Id, JobRequest? Job, JobCancellation? Cancellation);
@@ -279,28 +331,6 @@ public sealed class ExecutionStore
             : new Dispatch(r.Id, JsonSerializer.Deserialize<JobRequest>(r.Payload, Json), null)).ToList();
     }
 
-    public async Task AddTimersAsync(NpgsqlConnection connection, NpgsqlTransaction transaction, Guid executionId,
-        IReadOnlyList<(string TimerId, DateTimeOffset DueAt)> timers)
-    {
-        if (timers.Count == 0)
-        {
-            return;
-        }
-
-        const string sql = $"""
-            INSERT INTO execution.timers (execution_id, timer_id, due_at)
-            SELECT @executionId, t, d FROM unnest(@timerIds, @dueAts) AS x(t, d)
-            ON CONFLICT (execution_id, timer_id) DO UPDATE SET due_at = excluded.due_at;
-            SELECT pg_notify('{TimerChannel}', '');
-            """;
-        await connection.ExecuteAsync(sql, new
-        {
-            executionId,
-            timerIds = timers.Select(t => t.TimerId).ToArray(),
-            dueAts = timers.Select(t => t.DueAt).ToArray(),
-        }, transaction);
-    }
-
     public async Task<IReadOnlyList<(Guid ExecutionId, string TimerId)>> DueTimersAsync(NpgsqlConnection connection, int limit)
     {
         const string sql = """
@@ -314,12 +344,6 @@ public sealed class ExecutionStore
     {
         const string sql = "DELETE FROM execution.timers WHERE execution_id = @executionId AND timer_id = @timerId";
         return await connection.ExecuteAsync(sql, new { executionId, timerId }, transaction) == 1;
-    }
-
-    public async Task DeleteTimersAsync(NpgsqlConnection connection, NpgsqlTransaction transaction, Guid executionId)
-    {
-        const string sql = "DELETE FROM execution.timers WHERE execution_id = @executionId";
-        await connection.ExecuteAsync(sql, new { executionId }, transaction);
     }
 
     /// <summary>When the next timer is due, or null when none is set.</summary>
