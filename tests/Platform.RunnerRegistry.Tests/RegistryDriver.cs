@@ -140,7 +140,8 @@ public static class RegistryDriver
 
     /// <summary>A real runner agent (Platform.Runner) against the fixture's registry.</summary>
     public static RunningAgent StartAgent(this RegistryFixture f, string[] labels, string? token = null, string? name = null,
-        int capacity = 1, TimeSpan? drainTimeout = null, string executor = "process")
+        int capacity = 1, TimeSpan? drainTimeout = null, string executor = "process",
+        KubernetesExecutorOptions? kubernetes = null)
     {
         var options = new RunnerOptions
         {
@@ -152,6 +153,7 @@ public static class RegistryDriver
             DrainTimeout = drainTimeout ?? TimeSpan.FromSeconds(30),
             Executor = executor,
             Docker = new DockerExecutorOptions { StopTimeout = TimeSpan.FromSeconds(1), PullPolicy = ImagePullPolicy.Never },
+            Kubernetes = kubernetes ?? new KubernetesExecutorOptions(),
         };
         var agent = new RunnerAgent(options, JobExecutors.Create(options, NullLoggerFactory.Instance),
             NullLogger<RunnerAgent>.Instance);
