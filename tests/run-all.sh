@@ -1,13 +1,14 @@
 #!/usr/bin/env bash
-# Runs every test of the platform: starts PostgreSQL and RabbitMQ locally (installing them when missing),
-# then the whole suite against them. The same command runs in CI (.ci/run).
+# Runs every test of the platform: starts PostgreSQL, RabbitMQ and the Docker engine locally (installing them when
+# missing), then the whole suite against them. The same command runs in CI (.ci/run).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-bash deploy/local/services.sh --rabbitmq
+bash deploy/local/services.sh --rabbitmq --docker
 
 export PLATFORM_TEST_POSTGRES="${PLATFORM_TEST_POSTGRES:-Host=127.0.0.1;Port=5432;Username=postgres;Password=postgres}"
 export RABBITMQ_URL="${RABBITMQ_URL:-amqp://guest:guest@127.0.0.1:5672/}"
+export DOCKER_API_VERSION="${DOCKER_API_VERSION:-1.41}"
 
 dotnet build Platform.sln -c Release -warnaserror
 # The suite that needs a Temporal server is not run here, but it is kept compiling.

@@ -1,13 +1,17 @@
 #!/usr/bin/env bash
 # Installs (when missing) and starts the local services the platform and its tests use, on a Debian machine
-# without systemd: PostgreSQL always; RabbitMQ with --rabbitmq. Idempotent: running services are left alone.
-# Usage: deploy/local/services.sh [--rabbitmq]
+# without systemd: PostgreSQL always; RabbitMQ with --rabbitmq; the Docker engine with --docker (for the Docker
+# executor's tests: no registry is needed, they build their image locally from a static busybox). Idempotent:
+# running services are left alone.
+# Usage: deploy/local/services.sh [--rabbitmq] [--docker]
 set -euo pipefail
 
 want_rabbitmq=false
+want_docker=false
 for arg in "$@"; do
   case "$arg" in
     --rabbitmq) want_rabbitmq=true ;;
+    --docker) want_docker=true ;;
     *) echo "unknown argument: $arg" >&2; exit 2 ;;
   esac
 done
@@ -74,7 +78,32 @@ ensure_rabbitmq() {
   exit 1
 }
 
+ensure_docker() {
+  if ! command -v dockerd >/dev/null 2>&1 || ! { [ -x /bin/busybox ] || [ -x /usr/bin/busybox ]; }; then
+    echo "installing the Docker engine and a static busybox..."
+    apt_install docker.io busybox-static
+  fi
+  # Engine API 1.41 (Docker 20.10, Debian 12's engine) is what the executor and its tests speak.
+  export DOCKER_API_VERSION="${DOCKER_API_VERSION:-1.41}"
+  if ! as_root docker info >/dev/null 2>&1; then
+    echo "starting dockerd..."
+    as_root sh -c 'nohup dockerd >/var/log/dockerd.log 2>&1 &'
+  fi
+  for _ in $(seq 1 60); do
+    if as_root docker info >/dev/null 2>&1; then
+      echo "Docker engine is ready on /var/run/docker.sock"
+      return 0
+    fi
+    sleep 0.5
+  done
+  echo "dockerd did not start; see /var/log/dockerd.log" >&2
+  exit 1
+}
+
 ensure_postgres
 if [ "$want_rabbitmq" = true ]; then
   ensure_rabbitmq
+fi
+if [ "$want_docker" = true ]; then
+  ensure_docker
 fi

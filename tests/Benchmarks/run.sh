@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Runs the benchmarks on the Standalone host (Release build, local PostgreSQL) and prints the figures.
-# Usage: tests/Benchmarks/run.sh [runs] [executions]
+# Usage: tests/Benchmarks/run.sh [runs] [executions]   (everything)
+#        tests/Benchmarks/run.sh queue [jobs] [connections]   (the job queue alone: dispatch latency, throughput)
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 bash deploy/local/services.sh

@@ -15,6 +15,24 @@ public class AgentSpecTests
     }
 
     [Fact]
+    public void Agent_executor_kind_must_be_known_and_fit_the_agent()
+    {
+        Assert.Empty((Spec(command: [], image: "alpine:3") with { Executor = "docker" }).Validate());
+        Assert.Empty((Spec(image: "alpine:3") with { Executor = "process" }).Validate());
+        Assert.Equal("executor", Assert.Single((Spec() with { Executor = "vm" }).Validate()).Field);
+        Assert.Equal("image", Assert.Single((Spec() with { Executor = "kubernetes" }).Validate()).Field);
+        Assert.Equal("command", Assert.Single((Spec(command: [], image: "alpine:3") with { Executor = "process" }).Validate()).Field);
+    }
+
+    [Fact]
+    public void Agent_resources_must_be_kubernetes_quantities()
+    {
+        Assert.Empty((Spec() with { Resources = new AgentResources("250m", "1.5", "128Mi", "1G") }).Validate());
+        Assert.Equal(["resources.cpu_request", "resources.memory_limit"],
+            (Spec() with { Resources = new AgentResources("a lot", "", "", "-1Gi") }).Validate().Select(v => v.Field));
+    }
+
+    [Fact]
     public void Agent_needs_a_name()
     {
         Assert.Equal("name", Assert.Single(Spec(name: " ").Validate()).Field);

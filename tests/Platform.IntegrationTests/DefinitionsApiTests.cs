@@ -46,6 +46,31 @@ public sealed class DefinitionsApiTests(StandaloneFixture fixture) : IClassFixtu
     }
 
     [Fact]
+    public async Task An_agent_keeps_its_executor_kind_and_resources_and_bad_ones_are_400_with_field_violations()
+    {
+        var agent = await Platform.PostAsync("/api/v1/agents", new
+        {
+            name = "pod-builder", image = "registry.local/builder:1", executor = "kubernetes", team_id = team,
+            resources = new { cpu_request = "250m", cpu_limit = "1", memory_request = "128Mi", memory_limit = "256Mi" },
+        });
+        var read = await Platform.GetAsync($"/api/v1/agents/{agent["id"]}");
+
+        Assert.Equal("kubernetes", (string?)read["executor"]);
+        Assert.Equal(("250m", "1", "128Mi", "256Mi"), ((string?)read["resources"]!["cpuRequest"], (string?)read["resources"]!["cpuLimit"],
+            (string?)read["resources"]!["memoryRequest"], (string?)read["resources"]!["memoryLimit"]));
+
+        var refused = await Platform.PostAsync("/api/v1/agents", new
+        {
+            name = "bad-pod", command = new[] { "true" }, executor = "docker", team_id = team,
+            resources = new { memory_limit = "lots" },
+        }, expectedStatus: 400);
+        var fields = refused["details"]![0]!["fieldViolations"]!.AsArray().Select(v => (string)v!["field"]!).ToList();
+        Assert.Equal(["image", "resources.memory_limit"], fields);
+        var listed = await Platform.GetAsync($"/api/v1/agents?team_id={team}");
+        Assert.DoesNotContain(listed["agents"]!.AsArray(), a => (string?)a!["name"] == "bad-pod");
+    }
+
+    [Fact]
     public async Task Only_the_name_is_required()
     {
         var workflow = await Platform.PostAsync("/api/v1/workflows", new { name = "Empty " + team, team_id = team });

@@ -354,6 +354,44 @@ public sealed class DurableExecutionTests(StandaloneFixture fixture) : IClassFix
     }
 
     [Fact]
+    public async Task A_step_of_an_image_agent_waits_for_a_container_runner_and_says_so()
+    {
+        // The Standalone host's embedded runner is a process runner: an agent with an image needs docker or kubernetes.
+        await Platform.PostAsync("/api/v1/agents", new { name = "containerized", image = "busybox:1", command = new[] { "true" }, team_id = team });
+        var workflow = await Import("name: Needs a container\nsteps:\n  - name: pack\n    agent: containerized\n");
+        var id = await Start(workflow);
+        const string reason = "no online runner has executor docker or kubernetes (1 online runner has other executors)";
+
+        var waiting = await Platform.WaitForStepStatusAsync(id, "pack", "STEP_STATUS_QUEUED", Timeout);
+        var deadline = DateTime.UtcNow + Timeout;
+        while ((string?)StandalonePlatform.Step(waiting, "pack")["waitingFor"] != reason && DateTime.UtcNow < deadline)
+        {
+            await Task.Delay(100);
+            waiting = await Platform.GetAsync($"/api/v1/executions/{id}");
+        }
+
+        Assert.Equal(reason, (string?)StandalonePlatform.Step(waiting, "pack")["waitingFor"]);
+        await Platform.PostAsync($"/api/v1/executions/{id}:cancel", new { });
+        Assert.Equal("EXECUTION_STATUS_CANCELLED", (string?)(await Platform.WaitForExecutionAsync(id, Timeout))["status"]);
+    }
+
+    [Fact]
+    public async Task An_image_agent_that_names_the_process_executor_runs_its_command_on_the_process_runner()
+    {
+        await Platform.PostAsync("/api/v1/agents", new
+        {
+            name = "either-way", image = "busybox:1", executor = "process", team_id = team,
+            command = new[] { "sh", "-c", "echo ran=here >> \"$PLATFORM_OUTPUTS\"" },
+        });
+        var id = await Start(await Import("name: Process after all\nsteps:\n  - name: run\n    agent: either-way\n"));
+
+        var finished = await Platform.WaitForExecutionAsync(id, Timeout);
+
+        Assert.Equal("EXECUTION_STATUS_SUCCEEDED", (string?)finished["status"]);
+        Assert.Equal("here", (string?)StandalonePlatform.Step(finished, "run")["outputs"]!["ran"]);
+    }
+
+    [Fact]
     public async Task The_same_idempotency_key_returns_the_same_execution()
     {
         await Agent("ok", ["true"]);

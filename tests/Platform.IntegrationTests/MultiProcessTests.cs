@@ -82,6 +82,69 @@ public sealed class MultiProcessTests : IAsyncLifetime
     }
 
     [Fact]
+    public async Task A_job_whose_runner_is_SIGKILLed_runs_again_on_the_other_runner_which_then_drains_and_exits()
+    {
+        var token = (string)(await Post(registryRest + "/api/v1/runners/registration-tokens", new { }))["token"]!;
+        ServiceProcess Runner(string name) => ServiceProcess.Start("services/Runner/Platform.Runner.Host", "platform-runner",
+            new Dictionary<string, string>
+            {
+                ["PLATFORM_URL"] = registryGrpc,
+                ["PLATFORM_RUNNER_TOKEN"] = token,
+                ["PLATFORM_RUNNER_NAME"] = name,
+            });
+        var runners = new Dictionary<string, ServiceProcess> { ["vm-a"] = Runner("vm-a"), ["vm-b"] = Runner("vm-b") };
+        processes.AddRange(runners.Values);
+        // The first lease of the job hangs (its runner is killed meanwhile); the next one finishes at once.
+        var agent = (string)(await Post(definitionsRest + "/api/v1/agents", new
+        {
+            name = "once-slow",
+            command = new[] { "sh", "-c", "[ \"$PLATFORM_JOB_ATTEMPT\" = 1 ] && sleep 60; echo \"attempt=$PLATFORM_JOB_ATTEMPT\" >> \"$PLATFORM_OUTPUTS\"" },
+        }))["id"]!;
+        var workflow = await Post(definitionsRest + "/api/v1/workflows", new { name = "Survives a runner", steps = new[] { new { name = "work", agent_id = agent } } });
+        var id = (string)(await Post(executionRest + $"/api/v1/workflows/{workflow["id"]}/start", new { }))["id"]!;
+        await WaitUntil(async () => (string?)StandalonePlatform.Step(await GetExecution(id), "work")["status"] == "STEP_STATUS_RUNNING");
+        var first = (string)StandalonePlatform.Step(await GetExecution(id), "work")["runnerId"]!;
+        var names = await RunnerNames();
+        var (killed, survivor) = names[first] == "vm-a" ? ("vm-a", "vm-b") : ("vm-b", "vm-a");
+
+        await runners[killed].KillAsync();
+        // Its lease lapses (30 s without a heartbeat): the job runs again, a new attempt, on the other runner.
+        var execution = await WaitFinished(id, TimeSpan.FromSeconds(90));
+
+        Assert.Equal("EXECUTION_STATUS_SUCCEEDED", (string?)execution["status"]);
+        var step = StandalonePlatform.Step(execution, "work");
+        Assert.Equal("2", (string?)step["outputs"]!["attempt"]);
+        // The registry's record of who ran the job. (The step's runner_id keeps the runner that started the step
+        // attempt first: the core takes one StepStarted per attempt.)
+        await using (var db = new Npgsql.NpgsqlConnection(database))
+        {
+            await db.OpenAsync();
+            await using var query = new Npgsql.NpgsqlCommand(
+                "SELECT runner_id FROM runners.jobs WHERE execution_id = @id AND state = 'succeeded'", db);
+            query.Parameters.AddWithValue("id", Guid.Parse(id));
+            Assert.Equal(survivor, names[((Guid)(await query.ExecuteScalarAsync())!).ToString()]);
+        }
+
+        var listed = await Runners();
+        Assert.Equal("RUNNER_STATE_OFFLINE", (string?)listed.Single(r => (string?)r["name"] == killed)["state"]);
+        Assert.Equal("RUNNER_STATE_ONLINE", (string?)listed.Single(r => (string?)r["name"] == survivor)["state"]);
+
+        // Drained, the surviving runner program exits cleanly; the killed one's registration is revoked.
+        var survivorId = names.Single(n => n.Value == survivor).Key;
+        var drained = await Post($"{registryRest}/api/v1/runners/{survivorId}:drain", new { });
+        Assert.Equal("RUNNER_STATE_DRAINING", (string?)drained["state"]);
+        Assert.Equal(0, await runners[survivor].WaitForExitAsync(TimeSpan.FromSeconds(30)));
+        await Post($"{registryRest}/api/v1/runners/{first}:revoke", new { });
+        Assert.DoesNotContain(await Runners(), r => (string?)r["name"] == killed);
+    }
+
+    private async Task<List<JsonNode>> Runners() =>
+        [.. JsonNode.Parse(await http.GetStringAsync(registryRest + "/api/v1/runners"))!["runners"]!.AsArray().Select(r => r!)];
+
+    private async Task<Dictionary<string, string>> RunnerNames() =>
+        (await Runners()).ToDictionary(r => (string)r["id"]!, r => (string)r["name"]!);
+
+    [Fact]
     public async Task The_runner_program_exits_non_zero_with_a_clear_message_when_its_token_is_refused()
     {
         var runner = ServiceProcess.Start("services/Runner/Platform.Runner.Host", "platform-runner", new Dictionary<string, string>

@@ -24,22 +24,26 @@ public static class RegistryDriver
     }
 
     public static async Task<TestRunner> RegisterAsync(this RegistryFixture f, string[] labels, int capacity = 1,
-        string? name = null, string? token = null)
+        string? name = null, string? token = null, string executor = "")
     {
         token ??= await f.CreateTokenAsync();
         name ??= Unique("runner");
-        var request = new RegisterRunnerRequest { RegistrationToken = token, Name = name, Capacity = capacity, Version = "test" };
+        var request = new RegisterRunnerRequest
+        {
+            RegistrationToken = token, Name = name, Capacity = capacity, Version = "test", Executor = executor,
+        };
         request.Labels.AddRange(labels);
         var response = await f.Agent.RegisterAsync(request);
         return new TestRunner(response.RunnerId, name, new Metadata { { "authorization", "Bearer " + response.Credential } });
     }
 
     public static async Task<string> EnqueueAsync(this RegistryFixture f, string[] labels, string[]? command = null,
-        string? jobId = null, string inputJson = "{}", Dictionary<string, string>? env = null, string stepName = "build")
+        string? jobId = null, string inputJson = "{}", Dictionary<string, string>? env = null, string stepName = "build",
+        string image = "", string executor = "", string? executionId = null)
     {
         jobId ??= Guid.NewGuid().ToString();
-        var spec = new JobSpec { InputJson = inputJson };
-        spec.Command.AddRange(command ?? ["true"]);
+        var spec = new JobSpec { InputJson = inputJson, Image = image, Executor = executor };
+        spec.Command.AddRange(command ?? (image.Length > 0 ? [] : ["true"]));
         spec.RunnerLabels.AddRange(labels);
         foreach (var (key, value) in env ?? [])
         {
@@ -50,7 +54,7 @@ public static class RegistryDriver
         request.Jobs.Add(new JobToEnqueue
         {
             JobId = jobId,
-            ExecutionId = Guid.NewGuid().ToString(),
+            ExecutionId = executionId ?? Guid.NewGuid().ToString(),
             StepName = stepName,
             StepAttempt = 1,
             Spec = spec,
@@ -136,7 +140,8 @@ public static class RegistryDriver
 
     /// <summary>A real runner agent (Platform.Runner) against the fixture's registry.</summary>
     public static RunningAgent StartAgent(this RegistryFixture f, string[] labels, string? token = null, string? name = null,
-        int capacity = 1, TimeSpan? drainTimeout = null)
+        int capacity = 1, TimeSpan? drainTimeout = null, string executor = "process",
+        KubernetesExecutorOptions? kubernetes = null)
     {
         var options = new RunnerOptions
         {
@@ -146,8 +151,11 @@ public static class RegistryDriver
             Labels = labels,
             Capacity = capacity,
             DrainTimeout = drainTimeout ?? TimeSpan.FromSeconds(30),
+            Executor = executor,
+            Docker = new DockerExecutorOptions { StopTimeout = TimeSpan.FromSeconds(1), PullPolicy = ImagePullPolicy.Never },
+            Kubernetes = kubernetes ?? new KubernetesExecutorOptions(),
         };
-        var agent = new RunnerAgent(options, new ProcessExecutor(options, NullLogger<ProcessExecutor>.Instance),
+        var agent = new RunnerAgent(options, JobExecutors.Create(options, NullLoggerFactory.Instance),
             NullLogger<RunnerAgent>.Instance);
         return new RunningAgent(agent);
     }

@@ -118,7 +118,9 @@ public sealed class RunnerAgent
 
             await stopWatching.CancelAsync();
             await Task.WhenAll(heartbeats, cancellations);
-            return session.Fatal ?? new RunnerExit(RunnerExitReason.Stopped, "stopped after draining");
+            return session.Fatal ?? (session.DrainRequested && !stoppingToken.IsCancellationRequested
+                ? new RunnerExit(RunnerExitReason.Drained, "drained at the registry's request: every job finished")
+                : new RunnerExit(RunnerExitReason.Stopped, "stopped after draining"));
         }
     }
 
@@ -199,10 +201,7 @@ public sealed class RunnerAgent
                 // Normally AwaitCancellations has said so already; this catches what it missed (e.g. while it failed).
                 StopJobsTheRegistryNamed(response.Cancel);
 
-                if (response.Drain && session.RequestDrain())
-                {
-                    logger.LogInformation("The registry asked this runner to drain: finishing running jobs, taking no new ones");
-                }
+                DrainIfAsked(session, response.Drain);
             }
             catch (Exception ex) when (stop.IsCancellationRequested && ex is OperationCanceledException or RpcException)
             {
@@ -334,6 +333,8 @@ public sealed class RunnerAgent
                     StartJob(session, lease);
                     slotTaken = true;
                 }
+
+                DrainIfAsked(session, response.Drain);
             }
             catch (Exception ex) when (stop.IsCancellationRequested && ex is OperationCanceledException or RpcException)
             {
@@ -589,6 +590,14 @@ public sealed class RunnerAgent
         }
     }
 
+    private void DrainIfAsked(Session session, bool drain)
+    {
+        if (drain && session.RequestDrain())
+        {
+            logger.LogInformation("The registry asked this runner to drain: finishing running jobs, taking no new ones");
+        }
+    }
+
     private void Fail(Session session, RpcException ex)
     {
         var message = $"Runner-Registry at {options.Url} rejected the credential of runner '{options.Name}' " +
@@ -614,7 +623,13 @@ public sealed class RunnerAgent
         lease.Spec?.Command.ToArray() ?? [],
         lease.Spec?.Image ?? "",
         lease.Spec?.Env.ToDictionary(e => e.Key, e => e.Value, StringComparer.Ordinal) ?? [],
-        lease.Spec?.InputJson ?? "");
+        lease.Spec?.InputJson ?? "")
+    {
+        Executor = lease.Executor,
+        Resources = lease.Spec?.Resources is { } r
+            ? new JobResourceLimits(r.CpuRequest, r.CpuLimit, r.MemoryRequest, r.MemoryLimit)
+            : JobResourceLimits.None,
+    };
 
     private static bool IsTransient(StatusCode code) => code is StatusCode.Unavailable or StatusCode.DeadlineExceeded
         or StatusCode.Internal or StatusCode.Unknown or StatusCode.ResourceExhausted or StatusCode.Aborted
@@ -662,6 +677,8 @@ public sealed class RunnerAgent
             ending.Cancel();
             return true;
         }
+
+        public bool DrainRequested => Volatile.Read(ref drainRequested) == 1;
 
         public bool RequestDrain()
         {

@@ -59,7 +59,8 @@ public static class RunnerAgentHosting
         protected override async Task ExecuteAsync(CancellationToken stoppingToken)
         {
             var exit = await agent.RunAsync(stoppingToken);
-            if (exit.ExitCode != 0 && options.Options.StopHostOnFatal)
+            // A drained runner has nothing left to do: the program exits (0), as it does when refused (non-zero).
+            if ((exit.ExitCode != 0 || exit.Reason == RunnerExitReason.Drained) && options.Options.StopHostOnFatal)
             {
                 lifetime.StopApplication();
             }

@@ -16,6 +16,15 @@ public sealed class RunnerOptions
     public const string ExecutorVariable = "PLATFORM_RUNNER_EXECUTOR";
     public const string DrainTimeoutVariable = "PLATFORM_RUNNER_DRAIN_TIMEOUT";
     public const string WorkDirectoryVariable = "PLATFORM_RUNNER_WORK_DIR";
+    public const string DockerHostVariable = "PLATFORM_DOCKER_HOST";
+    public const string DockerApiVersionVariable = "DOCKER_API_VERSION";
+    public const string DockerPullVariable = "PLATFORM_DOCKER_PULL";
+    public const string DockerStopTimeoutVariable = "PLATFORM_DOCKER_STOP_TIMEOUT";
+    public const string DockerNetworkVariable = "PLATFORM_DOCKER_NETWORK";
+    public const string KubernetesNamespaceVariable = "PLATFORM_K8S_NAMESPACE";
+    public const string KubernetesApiServerVariable = "PLATFORM_K8S_API_SERVER";
+    public const string KubeconfigVariable = "KUBECONFIG";
+    public const string KubernetesServiceAccountVariable = "PLATFORM_K8S_SERVICE_ACCOUNT";
 
     /// <summary>The runner's own variables a job sees; nothing else of the runner's environment reaches a job.</summary>
     public static readonly IReadOnlyList<string> DefaultInheritedEnvironment = ["PATH", "HOME", "LANG", "TMPDIR"];
@@ -40,8 +49,20 @@ public sealed class RunnerOptions
     /// <summary><c>PLATFORM_RUNNER_CAPACITY</c>: jobs run at the same time (default 1).</summary>
     public int Capacity { get; init; } = 1;
 
-    /// <summary><c>PLATFORM_RUNNER_EXECUTOR</c>: <c>process</c> (default), <c>docker</c>, <c>kubernetes</c>.</summary>
+    /// <summary><c>PLATFORM_RUNNER_EXECUTOR</c>: <c>process</c> (default), <c>docker</c>, <c>kubernetes</c>, or several
+    /// of them comma-separated (in order of preference for a job that more than one could run).</summary>
     public string Executor { get; init; } = "process";
+
+    /// <summary><see cref="Executor"/> as a list of kinds.</summary>
+    public IReadOnlyList<string> ExecutorKinds =>
+        Executor.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries)
+            .Select(k => k.ToLowerInvariant()).Distinct().ToArray();
+
+    /// <summary>Settings of the Docker executor.</summary>
+    public DockerExecutorOptions Docker { get; init; } = new();
+
+    /// <summary>Settings of the Kubernetes executor.</summary>
+    public KubernetesExecutorOptions Kubernetes { get; init; } = new();
 
     public string Version { get; init; } = DefaultVersion;
 
@@ -94,6 +115,21 @@ public sealed class RunnerOptions
             Executor = Value(variable, ExecutorVariable)?.ToLowerInvariant() ?? "process",
             DrainTimeout = TimeSpan.FromSeconds(Number(variable, DrainTimeoutVariable, 300, minimum: 0)),
             WorkDirectory = Value(variable, WorkDirectoryVariable),
+            Docker = new DockerExecutorOptions
+            {
+                Endpoint = Value(variable, DockerHostVariable) ?? Value(variable, "DOCKER_HOST"),
+                ApiVersion = Value(variable, DockerApiVersionVariable) ?? DockerExecutorOptions.DefaultApiVersion,
+                PullPolicy = DockerExecutorOptions.ParsePullPolicy(Value(variable, DockerPullVariable)),
+                StopTimeout = TimeSpan.FromSeconds(Number(variable, DockerStopTimeoutVariable, 10, minimum: 0)),
+                Network = Value(variable, DockerNetworkVariable),
+            },
+            Kubernetes = new KubernetesExecutorOptions
+            {
+                Namespace = Value(variable, KubernetesNamespaceVariable) ?? "default",
+                ApiServer = Value(variable, KubernetesApiServerVariable),
+                Kubeconfig = Value(variable, KubeconfigVariable),
+                ServiceAccount = Value(variable, KubernetesServiceAccountVariable),
+            },
         };
         options.Validate();
         return options;
@@ -129,7 +165,7 @@ public sealed class RunnerOptions
             throw new RunnerConfigurationException($"the acquire wait must be between 1 and 60 seconds (got {AcquireWaitSeconds})");
         }
 
-        Executors.JobExecutors.EnsureSupported(Executor);
+        Executors.JobExecutors.EnsureSupported(ExecutorKinds);
     }
 
     private static string? Value(Func<string, string?> variable, string name) =>
@@ -147,6 +183,76 @@ public sealed class RunnerOptions
             ? number
             : throw new RunnerConfigurationException($"{name} must be a whole number of at least {minimum} (got '{value}')");
     }
+}
+
+/// <summary>When the Docker executor pulls a job's image.</summary>
+public enum ImagePullPolicy
+{
+    /// <summary>Only when the engine does not have the image (default).</summary>
+    IfNotPresent,
+
+    /// <summary>Before every job.</summary>
+    Always,
+
+    /// <summary>Never: a missing image fails the job.</summary>
+    Never,
+}
+
+/// <summary>The Docker executor's settings (environment: <c>PLATFORM_DOCKER_*</c>, <c>DOCKER_API_VERSION</c>).</summary>
+public sealed class DockerExecutorOptions
+{
+    /// <summary>Engine API 1.41 is Docker 20.10's, which later engines still serve.</summary>
+    public const string DefaultApiVersion = "1.41";
+
+    /// <summary>The engine (<c>PLATFORM_DOCKER_HOST</c>, else <c>DOCKER_HOST</c>, else the local socket).</summary>
+    public string? Endpoint { get; init; }
+
+    public string ApiVersion { get; init; } = DefaultApiVersion;
+
+    /// <summary><c>PLATFORM_DOCKER_PULL</c>: <c>if-not-present</c> (default), <c>always</c>, <c>never</c>.</summary>
+    public ImagePullPolicy PullPolicy { get; init; } = ImagePullPolicy.IfNotPresent;
+
+    /// <summary><c>PLATFORM_DOCKER_STOP_TIMEOUT</c> (seconds, default 10): how long a stopped job's container gets after
+    /// SIGTERM before it is killed.</summary>
+    public TimeSpan StopTimeout { get; init; } = TimeSpan.FromSeconds(10);
+
+    /// <summary><c>PLATFORM_DOCKER_NETWORK</c>: the network the containers join (default: the engine's default bridge).</summary>
+    public string? Network { get; init; }
+
+    public static ImagePullPolicy ParsePullPolicy(string? value) => value?.ToLowerInvariant() switch
+    {
+        null or "if-not-present" or "ifnotpresent" => ImagePullPolicy.IfNotPresent,
+        "always" => ImagePullPolicy.Always,
+        "never" => ImagePullPolicy.Never,
+        _ => throw new RunnerConfigurationException(
+            $"{RunnerOptions.DockerPullVariable} must be 'always', 'if-not-present' or 'never' (got '{value}')"),
+    };
+}
+
+/// <summary>The Kubernetes executor's settings (environment: <c>PLATFORM_K8S_*</c>, <c>KUBECONFIG</c>).</summary>
+public sealed class KubernetesExecutorOptions
+{
+    /// <summary><c>PLATFORM_K8S_NAMESPACE</c> (default <c>default</c>): where the job pods are created.</summary>
+    public string Namespace { get; init; } = "default";
+
+    /// <summary><c>PLATFORM_K8S_API_SERVER</c>: an API server address to use without credentials (a local proxy such as
+    /// <c>kubectl proxy</c>); otherwise in-cluster credentials when running in a pod, else <see cref="Kubeconfig"/>.</summary>
+    public string? ApiServer { get; init; }
+
+    /// <summary><c>KUBECONFIG</c>: the kubeconfig file (default <c>~/.kube/config</c>) when not in a cluster.</summary>
+    public string? Kubeconfig { get; init; }
+
+    /// <summary><c>PLATFORM_K8S_SERVICE_ACCOUNT</c>: the service account the job pods run as (default: the namespace's).</summary>
+    public string? ServiceAccount { get; init; }
+
+    /// <summary>How often a job's pod is looked at while it starts and after its log ends.</summary>
+    public TimeSpan PollInterval { get; init; } = TimeSpan.FromMilliseconds(500);
+
+    /// <summary>The grace period a stopped job's pod gets when it is deleted.</summary>
+    public TimeSpan DeleteGracePeriod { get; init; } = TimeSpan.FromSeconds(10);
+
+    /// <summary>How long a pod may stay pending (image pulls, scheduling) before the job fails.</summary>
+    public TimeSpan StartTimeout { get; init; } = TimeSpan.FromMinutes(10);
 }
 
 /// <summary>The runner is configured in a way it cannot work with; the message says what to change.</summary>

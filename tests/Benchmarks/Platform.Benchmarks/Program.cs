@@ -1,9 +1,20 @@
 using System.Globalization;
 using Platform.Benchmarks;
 
-// Usage: platform-benchmarks [runs] [executions]   (see tests/Benchmarks/run.sh)
+// Usage: platform-benchmarks [runs] [executions]   (see tests/Benchmarks/run.sh): everything
+//        platform-benchmarks queue [jobs] [connections]: the job queue alone
+if (args is ["queue", ..])
+{
+    var jobs = args.Length > 1 ? int.Parse(args[1], CultureInfo.InvariantCulture) : 5000;
+    var connections = args.Length > 2 ? int.Parse(args[2], CultureInfo.InvariantCulture) : 8;
+    await QueueBenchmark.RunAsync(dispatchJobs: 500, throughputJobs: jobs, connections: connections);
+    return;
+}
+
 var runs = args.Length > 0 ? int.Parse(args[0], CultureInfo.InvariantCulture) : 5;
 var executions = args.Length > 1 ? int.Parse(args[1], CultureInfo.InvariantCulture) : 300;
 await StepOverheadBenchmark.RunAsync(runs);
 Console.WriteLine();
 await ThroughputBenchmark.RunAsync(executions, concurrency: 16, runnerCapacity: 8);
+Console.WriteLine();
+await QueueBenchmark.RunAsync(dispatchJobs: 500, throughputJobs: 5000, connections: 8);

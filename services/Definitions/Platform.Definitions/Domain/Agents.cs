@@ -1,9 +1,10 @@
+using System.Text.RegularExpressions;
 using Platform.BuildingBlocks.Errors;
 
 namespace Platform.Definitions.Domain;
 
 /// <summary>An agent as requested, before it is stored.</summary>
-public sealed record AgentSpec(
+public sealed partial record AgentSpec(
     string TeamId,
     string Name,
     string Description,
@@ -12,10 +13,18 @@ public sealed record AgentSpec(
     IReadOnlyDictionary<string, string> Env,
     IReadOnlyList<string> RunnerLabels)
 {
+    public static readonly IReadOnlyList<string> ExecutorKinds = ["process", "docker", "kubernetes"];
+
+    /// <summary>The executor kind its jobs need; empty: docker or kubernetes with an image, else process.</summary>
+    public string Executor { get; init; } = "";
+
+    public AgentResources Resources { get; init; } = AgentResources.None;
+
     /// <summary>Every problem of the spec, by field; empty when it may be stored.</summary>
     public IReadOnlyList<FieldViolation> Validate()
     {
         var violations = new List<FieldViolation>();
+        ValidateExecutor(violations);
         if (string.IsNullOrWhiteSpace(Name))
         {
             violations.Add(new("name", "is required"));
@@ -71,6 +80,43 @@ public sealed record AgentSpec(
 
         return violations;
     }
+
+    private void ValidateExecutor(List<FieldViolation> violations)
+    {
+        if (Executor.Length > 0 && !ExecutorKinds.Contains(Executor))
+        {
+            violations.Add(new("executor", $"must be empty or one of {string.Join(", ", ExecutorKinds)}"));
+        }
+        else if (Executor is "docker" or "kubernetes" && string.IsNullOrWhiteSpace(Image))
+        {
+            violations.Add(new("image", $"is required for the {Executor} executor"));
+        }
+        else if (Executor is "process" && Command.Count == 0)
+        {
+            violations.Add(new("command", "is required for the process executor"));
+        }
+
+        foreach (var (field, value) in new[]
+                 {
+                     ("resources.cpu_request", Resources.CpuRequest), ("resources.cpu_limit", Resources.CpuLimit),
+                     ("resources.memory_request", Resources.MemoryRequest), ("resources.memory_limit", Resources.MemoryLimit),
+                 })
+        {
+            if (value.Length > 0 && !Quantity().IsMatch(value))
+            {
+                violations.Add(new(field, "must be a Kubernetes quantity such as 500m, 2, 256Mi or 1Gi"));
+            }
+        }
+    }
+
+    [GeneratedRegex(@"^[0-9]+(\.[0-9]+)?(m|k|M|G|T|Ki|Mi|Gi|Ti)?$")]
+    private static partial Regex Quantity();
+}
+
+/// <summary>What a job of the agent may use, as Kubernetes quantities; empty strings when not set.</summary>
+public sealed record AgentResources(string CpuRequest, string CpuLimit, string MemoryRequest, string MemoryLimit)
+{
+    public static readonly AgentResources None = new("", "", "", "");
 }
 
 /// <summary>A stored agent. Agents are immutable once created.</summary>

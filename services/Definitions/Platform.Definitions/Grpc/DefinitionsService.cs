@@ -25,7 +25,13 @@ internal sealed class DefinitionsService(AgentRepository agents, WorkflowReposit
             [.. request.Command],
             request.Image,
             request.Env.ToDictionary(e => e.Key, e => e.Value, StringComparer.Ordinal),
-            [.. request.RunnerLabels]);
+            [.. request.RunnerLabels])
+        {
+            Executor = request.Executor.Trim().ToLowerInvariant(),
+            Resources = request.Resources is { } r
+                ? new Domain.AgentResources(r.CpuRequest.Trim(), r.CpuLimit.Trim(), r.MemoryRequest.Trim(), r.MemoryLimit.Trim())
+                : Domain.AgentResources.None,
+        };
         if (spec.Validate() is { Count: > 0 } violations)
         {
             throw new ValidationFailedException(violations);
@@ -260,6 +266,14 @@ internal sealed class DefinitionsService(AgentRepository agents, WorkflowReposit
             Image = spec.Image,
             TeamId = spec.TeamId,
             CreatedAt = Timestamp.FromDateTimeOffset(agent.CreatedAt),
+            Executor = spec.Executor,
+            Resources = new AgentResources
+            {
+                CpuRequest = spec.Resources.CpuRequest,
+                CpuLimit = spec.Resources.CpuLimit,
+                MemoryRequest = spec.Resources.MemoryRequest,
+                MemoryLimit = spec.Resources.MemoryLimit,
+            },
         };
         message.Command.AddRange(spec.Command);
         foreach (var (key, value) in spec.Env)

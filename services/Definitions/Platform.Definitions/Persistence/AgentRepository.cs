@@ -11,14 +11,17 @@ public sealed class AgentRepository(NpgsqlDataSource dataSource)
 {
     private const string Columns = """
         id AS Id, team_id AS TeamId, name AS Name, description AS Description, command::text AS Command,
-        image AS Image, env::text AS Env, runner_labels::text AS RunnerLabels, created_at AS CreatedAt
+        image AS Image, env::text AS Env, runner_labels::text AS RunnerLabels, created_at AS CreatedAt,
+        executor AS Executor, resources::text AS Resources
         """;
 
     public async Task<Agent> CreateAsync(Agent agent, CancellationToken cancellationToken)
     {
         const string sql = """
-            INSERT INTO definitions.agents (id, team_id, name, description, command, image, env, runner_labels, created_at)
-            VALUES (@Id, @TeamId, @Name, @Description, @Command::jsonb, @Image, @Env::jsonb, @RunnerLabels::jsonb, @CreatedAt)
+            INSERT INTO definitions.agents (id, team_id, name, description, command, image, env, runner_labels, created_at,
+                                            executor, resources)
+            VALUES (@Id, @TeamId, @Name, @Description, @Command::jsonb, @Image, @Env::jsonb, @RunnerLabels::jsonb, @CreatedAt,
+                    @Executor, @Resources::jsonb)
             """;
         var spec = agent.Spec;
         await using var connection = await dataSource.OpenConnectionAsync(cancellationToken);
@@ -35,6 +38,8 @@ public sealed class AgentRepository(NpgsqlDataSource dataSource)
                 Env = JsonSerializer.Serialize(spec.Env),
                 RunnerLabels = JsonSerializer.Serialize(spec.RunnerLabels),
                 agent.CreatedAt,
+                spec.Executor,
+                Resources = JsonSerializer.Serialize(spec.Resources),
             }, cancellationToken: cancellationToken));
         }
         catch (PostgresException e) when (e is { SqlState: PostgresErrorCodes.UniqueViolation, ConstraintName: "agents_team_name" })
@@ -92,14 +97,21 @@ public sealed class AgentRepository(NpgsqlDataSource dataSource)
 
     private sealed record AgentRow(
         Guid Id, string TeamId, string Name, string Description, string Command, string Image, string Env,
-        string RunnerLabels, DateTime CreatedAt)
+        string RunnerLabels, DateTime CreatedAt, string Executor, string Resources)
     {
         public Agent ToAgent() => new(Id,
             new AgentSpec(TeamId, Name, Description,
                 JsonSerializer.Deserialize<List<string>>(Command)!,
                 Image,
                 JsonSerializer.Deserialize<Dictionary<string, string>>(Env)!,
-                JsonSerializer.Deserialize<List<string>>(RunnerLabels)!),
+                JsonSerializer.Deserialize<List<string>>(RunnerLabels)!)
+            {
+                Executor = Executor,
+                // Agents stored before resources existed have '{}': every quantity empty.
+                Resources = JsonSerializer.Deserialize<AgentResources?>(Resources) is { CpuRequest: not null } r
+                    ? r
+                    : AgentResources.None,
+            },
             Timestamps.Utc(CreatedAt));
     }
 }

@@ -4,13 +4,26 @@ using Platform.Execution.Core;
 namespace Platform.Execution.Domain;
 
 /// <summary>What an execution needs of its agent, copied at start so later edits of the agent do not change it.</summary>
+/// <remarks>The init-only members came later: plans pinned before them read back with their defaults.</remarks>
 public sealed record AgentSnapshot(
     Guid Id,
     string Name,
     IReadOnlyList<string> Command,
     string Image,
     IReadOnlyDictionary<string, string> Env,
-    IReadOnlyList<string> RunnerLabels);
+    IReadOnlyList<string> RunnerLabels)
+{
+    /// <summary>The executor kind the agent names (empty: Runner-Registry chooses from the image).</summary>
+    public string Executor { get; init; } = "";
+
+    public JobResources Resources { get; init; } = JobResources.None;
+}
+
+/// <summary>What a job may use, as Kubernetes quantities; empty strings when not set.</summary>
+public sealed record JobResources(string CpuRequest, string CpuLimit, string MemoryRequest, string MemoryLimit)
+{
+    public static readonly JobResources None = new("", "", "", "");
+}
 
 /// <remarks><see cref="With"/> is a JsonElement (immutable) because pinned plans are shared between threads.
 /// The init-only members came later: plans pinned before them read back with their defaults.</remarks>
@@ -84,7 +97,12 @@ public sealed record JobRequest(
     string Image,
     IReadOnlyDictionary<string, string> Env,
     string InputJson,
-    IReadOnlyList<string> RunnerLabels);
+    IReadOnlyList<string> RunnerLabels)
+{
+    public string Executor { get; init; } = "";
+
+    public JobResources Resources { get; init; } = JobResources.None;
+}
 
 /// <summary>A job to stop on its runner (a cancelled execution, a timed-out attempt).</summary>
 public sealed record JobCancellation(Guid JobId, Guid ExecutionId, string Reason);

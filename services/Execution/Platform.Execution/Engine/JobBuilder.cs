@@ -30,7 +30,7 @@ public static class JobBuilder
             step.Agent.Image,
             step.Agent.Env,
             JobInput(input, step.With, state),
-            step.Agent.RunnerLabels);
+            step.Agent.RunnerLabels) { Executor = step.Agent.Executor, Resources = step.Agent.Resources };
     }
 
     /// <summary>The job of a <see cref="DispatchCompensation"/>: the step's compensation agent, for its current attempt.</summary>
@@ -49,7 +49,7 @@ public static class JobBuilder
             compensation.Agent.Image,
             compensation.Agent.Env,
             JobInput(input, compensation.With, state),
-            compensation.Agent.RunnerLabels);
+            compensation.Agent.RunnerLabels) { Executor = compensation.Agent.Executor, Resources = compensation.Agent.Resources };
     }
 
     /// <summary>The cancellation of a <see cref="CancelJob"/>: a timed-out attempt names its error, else the execution was cancelled.</summary>

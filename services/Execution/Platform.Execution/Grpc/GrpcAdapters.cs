@@ -54,7 +54,13 @@ internal sealed class GrpcWorkflowCatalog(Definitions.DefinitionsClient client) 
         agent?.Command.ToArray() ?? [],
         agent?.Image ?? "",
         agent?.Env.ToDictionary(e => e.Key, e => e.Value, StringComparer.Ordinal) ?? [],
-        agent?.RunnerLabels.ToArray() ?? []);
+        agent?.RunnerLabels.ToArray() ?? [])
+    {
+        Executor = agent?.Executor ?? "",
+        Resources = agent?.Resources is { } r
+            ? new JobResources(r.CpuRequest, r.CpuLimit, r.MemoryRequest, r.MemoryLimit)
+            : JobResources.None,
+    };
 
     private static JsonElement? Json(Google.Protobuf.WellKnownTypes.Struct? value) =>
         value is { Fields.Count: > 0 } ? JsonSerializer.Deserialize<JsonElement>(JsonFormatter.Default.Format(value)) : null;
@@ -68,7 +74,19 @@ internal sealed class GrpcJobQueue(Protos.Runners.V1.RunnerRegistry.RunnerRegist
         var request = new EnqueueJobsRequest();
         foreach (var job in jobs)
         {
-            var spec = new JobSpec { Image = job.Image, InputJson = job.InputJson };
+            var spec = new JobSpec
+            {
+                Image = job.Image,
+                InputJson = job.InputJson,
+                Executor = job.Executor,
+                Resources = new Resources
+                {
+                    CpuRequest = job.Resources.CpuRequest,
+                    CpuLimit = job.Resources.CpuLimit,
+                    MemoryRequest = job.Resources.MemoryRequest,
+                    MemoryLimit = job.Resources.MemoryLimit,
+                },
+            };
             spec.Command.AddRange(job.Command);
             foreach (var (key, value) in job.Env)
             {

@@ -10,11 +10,26 @@ public sealed record RunnerJob(
     IReadOnlyList<string> Command,
     string Image,
     IReadOnlyDictionary<string, string> Env,
-    string InputJson);
+    string InputJson)
+{
+    /// <summary>The executor kind the registry leased the job for (one of the runner's).</summary>
+    public string Executor { get; init; } = "";
+
+    public JobResourceLimits Resources { get; init; } = JobResourceLimits.None;
+}
+
+/// <summary>Kubernetes quantities ("500m", "256Mi"); empty when not set.</summary>
+public sealed record JobResourceLimits(string CpuRequest, string CpuLimit, string MemoryRequest, string MemoryLimit)
+{
+    public static readonly JobResourceLimits None = new("", "", "", "");
+}
 
 /// <summary>How a job ended, as reported to the registry.</summary>
 public sealed record JobRunResult(int ExitCode, IReadOnlyDictionary<string, string> Outputs, string Error, string OutputTail)
 {
+    /// <summary>The error of a job the runner stopped (cancelled, timed out, drained).</summary>
+    public const string StoppedError = "the job was stopped";
+
     /// <summary>The exit code of a command that could not be started (as a shell reports a missing command).</summary>
     public const int CannotStartExitCode = 127;
 

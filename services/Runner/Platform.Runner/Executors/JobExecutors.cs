@@ -8,25 +8,45 @@ public static class JobExecutors
     public const string Docker = "docker";
     public const string Kubernetes = "kubernetes";
 
-    /// <exception cref="RunnerConfigurationException">the executor is unknown or not available in this runner.</exception>
-    public static void EnsureSupported(string executor)
+    public static readonly IReadOnlyList<string> Known = [Process, Docker, Kubernetes];
+
+    /// <exception cref="RunnerConfigurationException">a kind is unknown, or none is given.</exception>
+    public static void EnsureSupported(IReadOnlyList<string> kinds)
     {
-        switch (executor)
+        if (kinds.Count == 0)
         {
-            case Process:
-                return;
-            case Docker or Kubernetes:
-                throw new RunnerConfigurationException(
-                    $"{RunnerOptions.ExecutorVariable}={executor} is not available in this runner yet; use '{Process}'");
-            default:
-                throw new RunnerConfigurationException(
-                    $"{RunnerOptions.ExecutorVariable} must be '{Process}', '{Docker}' or '{Kubernetes}' (got '{executor}')");
+            throw new RunnerConfigurationException(
+                $"{RunnerOptions.ExecutorVariable} must name at least one of '{Process}', '{Docker}' or '{Kubernetes}'");
+        }
+
+        foreach (var kind in kinds.Where(k => !Known.Contains(k)))
+        {
+            throw new RunnerConfigurationException(
+                $"{RunnerOptions.ExecutorVariable} must be '{Process}', '{Docker}' or '{Kubernetes}', or several of them comma-separated (got '{kind}')");
         }
     }
 
+    /// <summary>The executor of each kind the runner has; a job goes to the one of the kind its lease names.</summary>
     public static IJobExecutor Create(RunnerOptions options, ILoggerFactory loggers)
     {
-        EnsureSupported(options.Executor);
-        return new ProcessExecutor(options, loggers.CreateLogger<ProcessExecutor>());
+        var kinds = options.ExecutorKinds;
+        EnsureSupported(kinds);
+        var executors = kinds.ToDictionary(k => k, k => k switch
+        {
+            Docker => (IJobExecutor)new DockerExecutor(options, loggers.CreateLogger<DockerExecutor>()),
+            Kubernetes => new KubernetesExecutor(options, loggers.CreateLogger<KubernetesExecutor>()),
+            _ => new ProcessExecutor(options, loggers.CreateLogger<ProcessExecutor>()),
+        }, StringComparer.Ordinal);
+        return executors.Count == 1 ? executors.Values.Single() : new ExecutorByKind(executors, kinds[0]);
+    }
+
+    /// <summary>Routes each job to the executor of the kind its lease names (the first kind when it names none: a
+    /// registry that predates executor kinds).</summary>
+    private sealed class ExecutorByKind(IReadOnlyDictionary<string, IJobExecutor> executors, string fallback) : IJobExecutor
+    {
+        public Task<JobRunResult> RunAsync(RunnerJob job, IJobLogSink log, CancellationToken stop) =>
+            executors.TryGetValue(job.Executor.Length > 0 ? job.Executor : fallback, out var executor)
+                ? executor.RunAsync(job, log, stop)
+                : Task.FromResult(JobRunResult.NotStarted($"this runner has no '{job.Executor}' executor"));
     }
 }

@@ -1,7 +1,6 @@
 using System.Buffers;
 using System.ComponentModel;
 using System.Diagnostics;
-using System.Globalization;
 using Microsoft.Extensions.Logging;
 
 namespace Platform.Runner.Executors;
@@ -55,7 +54,7 @@ public sealed class ProcessExecutor(RunnerOptions options, ILogger<ProcessExecut
             }
             catch (OperationCanceledException)
             {
-                error = "the job was stopped";
+                error = JobRunResult.StoppedError;
                 KillTree(process, job);
                 try
                 {
@@ -117,13 +116,11 @@ public sealed class ProcessExecutor(RunnerOptions options, ILogger<ProcessExecut
             environment[name] = value;
         }
 
-        environment["PLATFORM_INPUT"] = string.IsNullOrEmpty(job.InputJson) ? "{}" : job.InputJson;
-        environment["PLATFORM_OUTPUTS"] = outputsPath;
-        environment["PLATFORM_EXECUTION_ID"] = job.ExecutionId.ToString();
-        environment["PLATFORM_STEP"] = job.StepName;
-        environment["PLATFORM_STEP_ATTEMPT"] = job.StepAttempt.ToString(CultureInfo.InvariantCulture);
-        environment["PLATFORM_JOB_ID"] = job.JobId.ToString();
-        environment["PLATFORM_JOB_ATTEMPT"] = job.Attempt.ToString(CultureInfo.InvariantCulture);
+        foreach (var (name, value) in JobEnvironment.Platform(job, outputsPath))
+        {
+            environment[name] = value;
+        }
+
         return startInfo;
     }
 

@@ -82,10 +82,10 @@ internal sealed class JobQueue
     public void WakeCancellationWaiters() => jobsToStop.Pulse();
 
     /// <summary>
-    /// A lease of the oldest job the runner can take, waiting up to <paramref name="wait"/> for one; null when the
-    /// wait ends (or the host stops) without a job.
+    /// A lease of the next job the runner can take, waiting up to <paramref name="wait"/> for one; no lease when the
+    /// wait ends (or the host stops) without a job, or at once when the runner was asked to drain (which it is told).
     /// </summary>
-    public async Task<GrantedLease?> AcquireAsync(AuthenticatedRunner runner, TimeSpan wait, CancellationToken cancellationToken)
+    public async Task<AcquireOutcome> AcquireAsync(AuthenticatedRunner runner, TimeSpan wait, CancellationToken cancellationToken)
     {
         var started = time.GetTimestamp();
         using var stop = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken, lifetime.ApplicationStopping);
@@ -97,7 +97,7 @@ internal sealed class JobQueue
             if (!attempt.RunnerIsLive)
             {
                 throw new UnauthenticatedException(
-                    "this runner registration was replaced by a newer one with its name, or removed; register again");
+                    "this runner registration was replaced by a newer one with its name, or revoked; register again");
             }
 
             if (attempt.Lease is { } lease)
@@ -111,13 +111,18 @@ internal sealed class JobQueue
                 }
 
                 logger.LogDebug("Leased job {JobId} attempt {Attempt} to runner {Runner}", lease.JobId, lease.Attempt, runner.Name);
-                return lease;
+                return new AcquireOutcome(lease, attempt.Draining);
+            }
+
+            if (attempt.Draining)
+            {
+                return new AcquireOutcome(null, Drain: true);
             }
 
             var remaining = wait - time.GetElapsedTime(started);
             if (remaining <= TimeSpan.Zero || lifetime.ApplicationStopping.IsCancellationRequested)
             {
-                return null;
+                return AcquireOutcome.Nothing;
             }
 
             try
@@ -126,30 +131,27 @@ internal sealed class JobQueue
             }
             catch (TimeoutException)
             {
-                return null;
+                return AcquireOutcome.Nothing;
             }
             catch (OperationCanceledException) when (!cancellationToken.IsCancellationRequested)
             {
-                return null; // the host is stopping: answer "no job" now rather than hold shutdown
+                return AcquireOutcome.Nothing; // the host is stopping: answer "no job" now rather than hold shutdown
             }
         }
     }
 
     /// <summary>Extends the leases the runner still holds and names those it must stop (not its own any more, or their
-    /// cancel was requested).</summary>
-    public async Task<IReadOnlyList<JobRefKey>> HeartbeatAsync(AuthenticatedRunner runner, IReadOnlyList<JobRefKey> running,
-        CancellationToken cancellationToken)
+    /// cancel was requested); says whether the runner was asked to drain.</summary>
+    public async Task<(IReadOnlyList<JobRefKey> Stop, bool Drain)> HeartbeatAsync(AuthenticatedRunner runner,
+        IReadOnlyList<JobRefKey> running, CancellationToken cancellationToken)
     {
         await using var connection = await dataSource.OpenConnectionAsync(cancellationToken);
-        if (!await runners.RecordHeartbeatAsync(connection, runner.Id, cancellationToken))
-        {
-            throw new UnauthenticatedException(
-                "this runner registration was replaced by a newer one with its name, or removed; register again");
-        }
-
+        var drain = await runners.RecordHeartbeatAsync(connection, runner.Id, cancellationToken)
+                    ?? throw new UnauthenticatedException(
+                        "this runner registration was replaced by a newer one with its name, or revoked; register again");
         var held = await store.ExtendLeasesAsync(connection, runner.Id, running, options.LeaseTimeout, cancellationToken);
-        return running.Except(held.Select(h => h.Job)).Concat(held.Where(h => h.CancelRequested).Select(h => h.Job))
-            .Distinct().ToList();
+        return (running.Except(held.Select(h => h.Job)).Concat(held.Where(h => h.CancelRequested).Select(h => h.Job))
+            .Distinct().ToList(), drain);
     }
 
     /// <summary>leased → running, with <see cref="JobStarted"/> in the same transaction. Repeating it is harmless.</summary>

@@ -24,7 +24,7 @@ internal sealed class RunnerRegistration(
 
     public async Task<RunnerRegistered> RegisterAsync(RunnerRegistrationRequest request, CancellationToken cancellationToken)
     {
-        var (name, labels, capacity, executor) = Validate(request);
+        var (name, labels, capacity, executors) = Validate(request);
         var tokenHash = Secrets.Hash(request.RegistrationToken ?? "");
 
         await using var connection = await dataSource.OpenConnectionAsync(cancellationToken);
@@ -49,7 +49,7 @@ internal sealed class RunnerRegistration(
         var runnerId = Guid.CreateVersion7();
         var credential = Secrets.NewCredential();
         await runners.InsertRunnerAsync(connection, transaction, runnerId, name, Labels.Union(labels, token.Labels),
-            capacity, executor, request.Version?.Trim() ?? "", Secrets.Hash(credential), token.Id);
+            capacity, executors, request.Version?.Trim() ?? "", Secrets.Hash(credential), token.Id);
         await transaction.CommitAsync(cancellationToken);
 
         foreach (var old in replaced)
@@ -78,7 +78,56 @@ internal sealed class RunnerRegistration(
         return new RunnerRegistered(runnerId, credential, replaced.Select(r => r.Id).ToList(), requeued);
     }
 
-    private static (string Name, string[] Labels, int Capacity, string Executor) Validate(RunnerRegistrationRequest request)
+    /// <summary>
+    /// Asks the runner to drain: it leases no new job (a waiting acquire answers "drain" at once) and is told so in its
+    /// acquire and heartbeat answers; the jobs it runs finish.
+    /// </summary>
+    /// <returns>false when no live runner has the id.</returns>
+    public async Task<bool> DrainAsync(Guid runnerId, CancellationToken cancellationToken)
+    {
+        if (!await runners.RequestDrainAsync(runnerId, cancellationToken))
+        {
+            return false;
+        }
+
+        queue.WakeWaiters();
+        logger.LogInformation("Runner {RunnerId} was asked to drain", runnerId);
+        return true;
+    }
+
+    /// <summary>
+    /// Revokes the runner: its credential stops working at once (every later call is refused UNAUTHENTICATED) and the
+    /// jobs it held are requeued for other runners — or end cancelled when their cancel was requested — in one
+    /// transaction, as when a runner is replaced.
+    /// </summary>
+    /// <returns>how many jobs were requeued; null when no live runner has the id.</returns>
+    public async Task<int?> RevokeAsync(Guid runnerId, CancellationToken cancellationToken)
+    {
+        await using var connection = await dataSource.OpenConnectionAsync(cancellationToken);
+        await using var transaction = await connection.BeginTransactionAsync(cancellationToken);
+        var credentialHash = await runners.RevokeAsync(connection, transaction, runnerId);
+        if (credentialHash is null)
+        {
+            return null;
+        }
+
+        var released = await jobs.ReleaseHeldByAsync(connection, transaction, [runnerId]);
+        await queue.AddEndedByRegistryAsync(connection, transaction, released);
+        await transaction.CommitAsync(cancellationToken);
+        authenticator.Forget(credentialHash);
+        if (released.Count > 0)
+        {
+            queue.WakeWaiters();
+            queue.WakeCancellationWaiters();
+        }
+
+        var requeued = released.Count(j => j.Status == JobStatus.Queued);
+        logger.LogWarning("Runner {RunnerId} was revoked; {Requeued} job(s) it held were requeued, {Cancelled} cancelled",
+            runnerId, requeued, released.Count - requeued);
+        return requeued;
+    }
+
+    private static (string Name, string[] Labels, int Capacity, string[] Executors) Validate(RunnerRegistrationRequest request)
     {
         var violations = new List<FieldViolation>();
         var name = request.Name?.Trim() ?? "";
@@ -97,10 +146,19 @@ internal sealed class RunnerRegistration(
             violations.Add(new FieldViolation("capacity", $"must be between 1 and {MaxCapacity}"));
         }
 
-        var executor = string.IsNullOrWhiteSpace(request.Executor) ? Executors.Process : request.Executor.Trim();
-        if (!Executors.Known.Contains(executor))
+        // Comma-separated kinds, in the runner's order of preference (a job both docker and kubernetes runners may
+        // take runs with the first of them the runner has).
+        var executors = (request.Executor ?? "").Split(',', StringSplitOptions.TrimEntries | StringSplitOptions.RemoveEmptyEntries)
+            .Select(k => k.ToLowerInvariant()).Distinct().ToArray();
+        if (executors.Length == 0)
         {
-            violations.Add(new FieldViolation("executor", $"must be one of {string.Join(", ", Executors.Known)}"));
+            executors = [Executors.Process];
+        }
+
+        foreach (var unknown in executors.Where(k => !Executors.Known.Contains(k)))
+        {
+            violations.Add(new FieldViolation("executor",
+                $"'{unknown}' is not an executor kind: give one or more of {string.Join(", ", Executors.Known)}, comma-separated"));
         }
 
         string[] labels = [];
@@ -113,6 +171,6 @@ internal sealed class RunnerRegistration(
             violations.AddRange(ex.Violations);
         }
 
-        return violations.Count > 0 ? throw new ValidationFailedException(violations) : (name, labels, capacity, executor);
+        return violations.Count > 0 ? throw new ValidationFailedException(violations) : (name, labels, capacity, executors);
     }
 }

@@ -62,14 +62,36 @@ public sealed record JobSpecification(
     string Image,
     IReadOnlyDictionary<string, string> Env,
     string InputJson,
-    IReadOnlyList<string> RunnerLabels);
+    IReadOnlyList<string> RunnerLabels)
+{
+    /// <summary>The executor kind the agent names; empty: chosen by <see cref="Executors.ForJob"/>.</summary>
+    public string Executor { get; init; } = "";
+
+    public JobResources Resources { get; init; } = JobResources.None;
+
+    /// <summary>The kinds of runner that may lease the job.</summary>
+    public string[] AcceptedExecutors => Executors.ForJob(Executor, Image);
+}
+
+/// <summary>Kubernetes quantities ("500m", "256Mi"); empty when not set.</summary>
+public sealed record JobResources(string CpuRequest, string CpuLimit, string MemoryRequest, string MemoryLimit)
+{
+    public static readonly JobResources None = new("", "", "", "");
+}
 
 public sealed record NewJob(Guid JobId, Guid ExecutionId, string StepName, int StepAttempt, JobSpecification Spec);
 
-/// <summary>A lease granted to a runner: attempt is the fencing token its reports must carry.</summary>
+/// <summary>A lease granted to a runner: attempt is the fencing token its reports must carry; executor is the runner's
+/// kind to run it with.</summary>
 public sealed record GrantedLease(
     Guid JobId, int Attempt, Guid ExecutionId, string StepName, int StepAttempt, JobSpecification Spec,
-    DateTimeOffset LeaseExpiresAt);
+    DateTimeOffset LeaseExpiresAt, string Executor);
+
+/// <summary>The answer to an acquire: a lease, or none; <see cref="Drain"/>: the runner was asked to drain.</summary>
+public sealed record AcquireOutcome(GrantedLease? Lease, bool Drain)
+{
+    public static readonly AcquireOutcome Nothing = new(null, false);
+}
 
 /// <summary>What a runner reports when a job ends.</summary>
 public sealed record JobResult(int ExitCode, IReadOnlyDictionary<string, string> Outputs, string Error, string OutputTail)
@@ -105,14 +127,31 @@ public sealed record JobView(
 
 public static class QueueReasons
 {
-    /// <summary>Why a queued job waits, from the online runners whose labels cover the job's and how many of those
-    /// have a free slot.</summary>
-    public static string? Explain(IReadOnlyList<string> labels, int matchingOnline, int withFreeCapacity) =>
-        matchingOnline == 0
-            ? labels.Count == 0 ? "no online runner" : $"no online runner with labels [{string.Join(", ", labels)}]"
-            : withFreeCapacity == 0
-                ? $"all {matchingOnline} matching runner{(matchingOnline == 1 ? " is" : "s are")} busy"
-                : null;
+    /// <summary>Why a queued job waits, from the online (not draining) runners whose labels cover the job's, how many
+    /// of those also have an executor kind the job accepts, and how many of those have a free slot.</summary>
+    public static string? Explain(IReadOnlyList<string> labels, IReadOnlyList<string> executors, int withLabels,
+        int matchingOnline, int withFreeCapacity)
+    {
+        var kinds = Executors.Describe(executors);
+        var withTheLabels = labels.Count == 0 ? "" : $" labels [{string.Join(", ", labels)}]";
+        if (withLabels == 0)
+        {
+            var kindPart = executors is [Executors.Process] ? "" : $" executor {kinds}";
+            return kindPart.Length == 0 && withTheLabels.Length == 0
+                ? "no online runner"
+                : $"no online runner with{withTheLabels}{(kindPart.Length > 0 && withTheLabels.Length > 0 ? " and" : "")}{kindPart}";
+        }
+
+        if (matchingOnline == 0)
+        {
+            return $"no online runner{(withTheLabels.Length > 0 ? $" with{withTheLabels}" : "")} has executor {kinds} " +
+                   $"({withLabels} online runner{(withLabels == 1 ? " has" : "s have")} other executors)";
+        }
+
+        return withFreeCapacity == 0
+            ? $"all {matchingOnline} matching runner{(matchingOnline == 1 ? " is" : "s are")} busy"
+            : null;
+    }
 }
 
 /// <summary>A job the runner names in a heartbeat or a report: id plus lease number.</summary>

@@ -19,16 +19,20 @@ internal static class ProtoMapping
             Id = runner.Id.ToString(),
             Name = runner.Name,
             Capacity = runner.Capacity,
-            Executor = runner.Executor,
+            Executor = string.Join(',', runner.Executors),
             Version = runner.Version,
-            State = runner.LivenessAt(now, heartbeatInterval) == RunnerLiveness.Online
-                ? RunnerState.Online
-                : RunnerState.Offline,
+            State = runner.LivenessAt(now, heartbeatInterval) switch
+            {
+                RunnerLiveness.Online => RunnerState.Online,
+                RunnerLiveness.Draining => RunnerState.Draining,
+                _ => RunnerState.Offline,
+            },
             LastHeartbeatAt = runner.LastHeartbeatAt.ToTimestamp(),
             RegisteredAt = runner.RegisteredAt.ToTimestamp(),
             RunningJobs = runner.RunningJobs,
         };
         proto.Labels.AddRange(runner.Labels);
+        proto.Executors.AddRange(runner.Executors);
         return proto;
     }
 
@@ -70,7 +74,19 @@ internal static class ProtoMapping
 
     public static JobLease ToProto(this GrantedLease lease)
     {
-        var spec = new JobSpec { Image = lease.Spec.Image, InputJson = lease.Spec.InputJson };
+        var spec = new JobSpec
+        {
+            Image = lease.Spec.Image,
+            InputJson = lease.Spec.InputJson,
+            Executor = lease.Spec.Executor,
+            Resources = new Resources
+            {
+                CpuRequest = lease.Spec.Resources.CpuRequest,
+                CpuLimit = lease.Spec.Resources.CpuLimit,
+                MemoryRequest = lease.Spec.Resources.MemoryRequest,
+                MemoryLimit = lease.Spec.Resources.MemoryLimit,
+            },
+        };
         spec.Command.AddRange(lease.Spec.Command);
         foreach (var (key, value) in lease.Spec.Env)
         {
@@ -86,6 +102,7 @@ internal static class ProtoMapping
             StepAttempt = lease.StepAttempt,
             Spec = spec,
             LeaseExpiresAt = lease.LeaseExpiresAt.ToTimestamp(),
+            Executor = lease.Executor,
         };
     }
 
@@ -124,6 +141,20 @@ internal static class ProtoMapping
                 violations.Add(new FieldViolation($"{path}.spec.command", "is required when the job has no image"));
             }
 
+            var executor = spec.Executor.Trim().ToLowerInvariant();
+            if (executor.Length > 0 && !Executors.Known.Contains(executor))
+            {
+                violations.Add(new FieldViolation($"{path}.spec.executor", $"must be empty or one of {string.Join(", ", Executors.Known)}"));
+            }
+            else if (executor is Executors.Docker or Executors.Kubernetes && string.IsNullOrWhiteSpace(spec.Image))
+            {
+                violations.Add(new FieldViolation($"{path}.spec.image", $"is required for the {executor} executor"));
+            }
+            else if (executor is Executors.Process && spec.Command.Count == 0)
+            {
+                violations.Add(new FieldViolation($"{path}.spec.command", "is required for the process executor"));
+            }
+
             string[] labels = [];
             try
             {
@@ -139,7 +170,13 @@ internal static class ProtoMapping
                 spec.Image,
                 spec.Env.ToDictionary(e => e.Key, e => e.Value, StringComparer.Ordinal),
                 spec.InputJson,
-                labels)));
+                labels)
+            {
+                Executor = executor,
+                Resources = spec.Resources is { } r
+                    ? new JobResources(r.CpuRequest.Trim(), r.CpuLimit.Trim(), r.MemoryRequest.Trim(), r.MemoryLimit.Trim())
+                    : JobResources.None,
+            }));
         }
 
         return violations.Count > 0 ? throw new ValidationFailedException(violations) : jobs;

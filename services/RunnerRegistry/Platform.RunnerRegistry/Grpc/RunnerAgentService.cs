@@ -30,8 +30,8 @@ internal sealed class RunnerAgentService(
     {
         var runner = RunnerCredentialInterceptor.RunnerOf(context);
         var running = request.Running.Select((j, i) => j.ToKey($"running[{i}].job_id")).ToList();
-        var cancel = await queue.HeartbeatAsync(runner, running, context.CancellationToken);
-        var response = new HeartbeatResponse();
+        var (cancel, drain) = await queue.HeartbeatAsync(runner, running, context.CancellationToken);
+        var response = new HeartbeatResponse { Drain = drain };
         response.Cancel.AddRange(cancel.Select(c => c.ToProto()));
         return response;
     }
@@ -39,8 +39,8 @@ internal sealed class RunnerAgentService(
     public override async Task<AcquireJobResponse> AcquireJob(AcquireJobRequest request, ServerCallContext context)
     {
         var runner = RunnerCredentialInterceptor.RunnerOf(context);
-        var lease = await queue.AcquireAsync(runner, WaitOf(request.WaitSeconds), context.CancellationToken);
-        return new AcquireJobResponse { Job = lease?.ToProto() };
+        var outcome = await queue.AcquireAsync(runner, WaitOf(request.WaitSeconds), context.CancellationToken);
+        return new AcquireJobResponse { Job = outcome.Lease?.ToProto(), Drain = outcome.Drain };
     }
 
     public override async Task<ReportJobResponse> ReportJobStarted(ReportJobStartedRequest request, ServerCallContext context)

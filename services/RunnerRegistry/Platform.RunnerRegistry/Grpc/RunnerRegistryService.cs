@@ -13,6 +13,7 @@ namespace Platform.RunnerRegistry.Grpc;
 internal sealed class RunnerRegistryService(
     RegistrationTokenIssuer issuer,
     RunnerStore runners,
+    RunnerRegistration registration,
     JobQueue queue,
     JobLogs logs,
     IOptions<RunnerRegistryOptions> options,
@@ -53,6 +54,25 @@ internal sealed class RunnerRegistryService(
         var runner = await runners.GetAsync(id, context.CancellationToken)
                      ?? throw new NotFoundException("runner", request.Id);
         return runner.ToProto(time.GetUtcNow(), options.Value.HeartbeatInterval);
+    }
+
+    public override async Task<Runner> DrainRunner(DrainRunnerRequest request, ServerCallContext context)
+    {
+        var id = Ids.Parse(request.Id, "runner");
+        if (!await registration.DrainAsync(id, context.CancellationToken))
+        {
+            throw new NotFoundException("runner", request.Id);
+        }
+
+        return await GetRunner(new GetRunnerRequest { Id = request.Id }, context);
+    }
+
+    public override async Task<RevokeRunnerResponse> RevokeRunner(RevokeRunnerRequest request, ServerCallContext context)
+    {
+        var id = Ids.Parse(request.Id, "runner");
+        var requeued = await registration.RevokeAsync(id, context.CancellationToken)
+                       ?? throw new NotFoundException("runner", request.Id);
+        return new RevokeRunnerResponse { RequeuedJobs = requeued };
     }
 
     public override async Task<EnqueueJobsResponse> EnqueueJobs(EnqueueJobsRequest request, ServerCallContext context)

@@ -41,9 +41,12 @@ internal sealed class JobStore(NpgsqlDataSource dataSource)
     /// <returns>How many of the jobs were new (the others were enqueued before: enqueueing is idempotent).</returns>
     public async Task<int> EnqueueAsync(IReadOnlyList<NewJob> jobs, CancellationToken cancellationToken)
     {
+        // One statement per job, in order, so each fair_rank counts the jobs of its execution inserted before it.
         const string insert = """
-            INSERT INTO runners.jobs (id, execution_id, step_name, step_attempt, spec, labels)
-            VALUES (@JobId, @ExecutionId, @StepName, @StepAttempt, @Spec::jsonb, @Labels)
+            INSERT INTO runners.jobs (id, execution_id, step_name, step_attempt, spec, labels, executors, fair_rank)
+            VALUES (@JobId, @ExecutionId, @StepName, @StepAttempt, @Spec::jsonb, @Labels, @Executors,
+                    (SELECT count(*) FROM runners.jobs a
+                     WHERE a.execution_id = @ExecutionId AND a.state IN ('queued', 'leased', 'running')))
             ON CONFLICT (id) DO NOTHING
             """;
         await using var connection = await dataSource.OpenConnectionAsync(cancellationToken);
@@ -56,6 +59,7 @@ internal sealed class JobStore(NpgsqlDataSource dataSource)
             j.StepAttempt,
             Spec = JobJson.Write(j.Spec),
             Labels = j.Spec.RunnerLabels.ToArray(),
+            Executors = j.Spec.AcceptedExecutors,
         }), transaction, cancellationToken: cancellationToken));
         if (inserted > 0)
         {
@@ -67,28 +71,31 @@ internal sealed class JobStore(NpgsqlDataSource dataSource)
     }
 
     /// <summary>
-    /// Leases the oldest queued job whose labels the runner has, unless the runner already holds as many jobs as its
-    /// capacity. The runner row is locked first so that one runner's concurrent acquires cannot exceed its capacity
-    /// (the second statement takes a fresh snapshot after the lock). Both statements go in one round trip.
+    /// Leases the first queued job — in fair order: (jobs of its execution ahead of it, enqueued time) — whose labels
+    /// the runner has and whose executor kinds overlap its own, unless the runner already holds as many jobs as its
+    /// capacity or was asked to drain. The runner row is locked first so that one runner's concurrent acquires cannot
+    /// exceed its capacity (the second statement takes a fresh snapshot after the lock). Both statements go in one
+    /// round trip. The lease names the runner's first kind the job accepts.
     /// </summary>
     public async Task<LeaseAttempt> TryLeaseAsync(Guid runnerId, TimeSpan leaseTimeout, CancellationToken cancellationToken)
     {
         const string sql = """
-            SELECT capacity FROM runners.runners
+            SELECT drain_requested_at IS NOT NULL FROM runners.runners
             WHERE id = @runnerId AND replaced_at IS NULL AND revoked_at IS NULL
             FOR UPDATE;
 
             WITH me AS (
-                SELECT r.id, r.labels
+                SELECT r.id, r.labels, r.executors
                 FROM runners.runners r
                 WHERE r.id = @runnerId AND r.replaced_at IS NULL AND r.revoked_at IS NULL
+                  AND r.drain_requested_at IS NULL
                   AND (SELECT count(*) FROM runners.jobs h
                        WHERE h.runner_id = r.id AND h.state IN ('leased', 'running')) < r.capacity
             ), next AS (
                 SELECT q.id
                 FROM runners.jobs q, me
-                WHERE q.state = 'queued' AND q.labels <@ me.labels
-                ORDER BY q.enqueued_at, q.id
+                WHERE q.state = 'queued' AND q.labels <@ me.labels AND q.executors && me.executors
+                ORDER BY q.fair_rank, q.enqueued_at, q.id
                 LIMIT 1
                 FOR UPDATE OF q SKIP LOCKED
             )
@@ -96,17 +103,19 @@ internal sealed class JobStore(NpgsqlDataSource dataSource)
             SET state = 'leased', attempt = j.attempt + 1, runner_id = @runnerId, started_at = NULL,
                 leased_at = clock_timestamp(),
                 lease_expires_at = clock_timestamp() + make_interval(secs => @leaseSeconds)
-            FROM next
+            FROM next, me
             WHERE j.id = next.id
             RETURNING j.id AS JobId, j.attempt AS Attempt, j.execution_id AS ExecutionId, j.step_name AS StepName,
-                      j.step_attempt AS StepAttempt, j.spec::text AS Spec, j.lease_expires_at AS LeaseExpiresAt;
+                      j.step_attempt AS StepAttempt, j.spec::text AS Spec, j.lease_expires_at AS LeaseExpiresAt,
+                      (SELECT k FROM unnest(me.executors) WITH ORDINALITY AS mine(k, o)
+                       WHERE k = ANY(j.executors) ORDER BY o LIMIT 1) AS Executor;
             """;
         await using var connection = await dataSource.OpenConnectionAsync(cancellationToken);
         await using var results = await connection.QueryMultipleAsync(new CommandDefinition(sql,
             new { runnerId, leaseSeconds = leaseTimeout.TotalSeconds }, cancellationToken: cancellationToken));
-        var live = (await results.ReadAsync<int>()).Any();
+        var draining = (await results.ReadAsync<bool>()).ToList();
         var row = await results.ReadSingleOrDefaultAsync<LeaseRow>();
-        return new LeaseAttempt(live, row?.ToLease());
+        return new LeaseAttempt(draining.Count > 0, draining is [true], row?.ToLease());
     }
 
     /// <summary>Puts a just-granted lease back (its call was cancelled before the runner could see it).</summary>
@@ -377,26 +386,31 @@ internal sealed class JobStore(NpgsqlDataSource dataSource)
         return jobIds.Distinct().Where(byId.ContainsKey).Select(id => byId[id].ToView()).ToList();
     }
 
-    /// <summary>For each of the queued jobs among <paramref name="jobIds"/>: its labels, the online runners whose
-    /// labels cover them, and how many of those have a free slot. One query.</summary>
+    /// <summary>For each of the queued jobs among <paramref name="jobIds"/>: its labels and executor kinds, the online
+    /// runners (not draining) whose labels cover them, how many of those have one of its kinds, and how many of those
+    /// have a free slot. One query.</summary>
     public async Task<IReadOnlyDictionary<Guid, string?>> QueueReasonsAsync(Guid[] jobIds, DateTimeOffset onlineSince,
         CancellationToken cancellationToken)
     {
         const string sql = """
-            SELECT j.id AS JobId, j.labels AS Labels,
-                   count(r.id)::int AS Matching,
-                   count(r.id) FILTER (WHERE (SELECT count(*) FROM runners.jobs h
+            SELECT j.id AS JobId, j.labels AS Labels, j.executors AS Executors,
+                   count(r.id)::int AS WithLabels,
+                   count(r.id) FILTER (WHERE r.executors && j.executors)::int AS Matching,
+                   count(r.id) FILTER (WHERE r.executors && j.executors
+                                         AND (SELECT count(*) FROM runners.jobs h
                                               WHERE h.runner_id = r.id AND h.state IN ('leased', 'running')) < r.capacity)::int AS Free
             FROM runners.jobs j
             LEFT JOIN runners.runners r
-              ON r.labels @> j.labels AND r.replaced_at IS NULL AND r.revoked_at IS NULL AND r.last_heartbeat_at >= @onlineSince
+              ON r.labels @> j.labels AND r.replaced_at IS NULL AND r.revoked_at IS NULL AND r.drain_requested_at IS NULL
+             AND r.last_heartbeat_at >= @onlineSince
             WHERE j.id = ANY(@jobIds) AND j.state = 'queued'
-            GROUP BY j.id, j.labels
+            GROUP BY j.id, j.labels, j.executors
             """;
         await using var connection = await dataSource.OpenConnectionAsync(cancellationToken);
-        var rows = await connection.QueryAsync<(Guid JobId, string[] Labels, int Matching, int Free)>(
+        var rows = await connection.QueryAsync<(Guid JobId, string[] Labels, string[] Executors, int WithLabels, int Matching, int Free)>(
             new CommandDefinition(sql, new { jobIds, onlineSince }, cancellationToken: cancellationToken));
-        return rows.ToDictionary(r => r.JobId, r => QueueReasons.Explain(r.Labels, r.Matching, r.Free));
+        return rows.ToDictionary(r => r.JobId,
+            r => QueueReasons.Explain(r.Labels, r.Executors, r.WithLabels, r.Matching, r.Free));
     }
 
     public async Task<JobResult?> GetResultAsync(IDbConnection connection, IDbTransaction transaction, Guid jobId)
@@ -413,7 +427,7 @@ internal sealed class JobStore(NpgsqlDataSource dataSource)
 
     private static DateTimeOffset Utc(DateTime value) => RunnerStore.Utc(value);
 
-    internal sealed record LeaseAttempt(bool RunnerIsLive, GrantedLease? Lease);
+    internal sealed record LeaseAttempt(bool RunnerIsLive, bool Draining, GrantedLease? Lease);
 
     internal sealed record StartedRow(Guid ExecutionId, string StepName, int StepAttempt, DateTime StartedAt)
     {
@@ -440,10 +454,10 @@ internal sealed class JobStore(NpgsqlDataSource dataSource)
     internal sealed record CancelOutcome(IReadOnlyList<EndedRow> Ended, int Requested);
 
     private sealed record LeaseRow(Guid JobId, int Attempt, Guid ExecutionId, string StepName, int StepAttempt, string Spec,
-        DateTime LeaseExpiresAt)
+        DateTime LeaseExpiresAt, string Executor)
     {
         public GrantedLease ToLease() =>
-            new(JobId, Attempt, ExecutionId, StepName, StepAttempt, JobJson.ReadSpec(Spec), Utc(LeaseExpiresAt));
+            new(JobId, Attempt, ExecutionId, StepName, StepAttempt, JobJson.ReadSpec(Spec), Utc(LeaseExpiresAt), Executor);
     }
 
     private sealed record OwnershipRow(string State, int Attempt, Guid? RunnerId);
@@ -473,14 +487,19 @@ internal static class JobJson
 
     public static string Write(JobSpecification spec) => JsonSerializer.Serialize(new StoredSpec(
         spec.Command.ToArray(), spec.Image, new Dictionary<string, string>(spec.Env, StringComparer.Ordinal),
-        spec.InputJson, spec.RunnerLabels.ToArray()), Options);
+        spec.InputJson, spec.RunnerLabels.ToArray(), spec.Executor, spec.Resources == JobResources.None ? null : spec.Resources),
+        Options);
 
     public static JobSpecification ReadSpec(string json)
     {
         var stored = JsonSerializer.Deserialize<StoredSpec>(json, Options)
                      ?? throw new InvalidOperationException("a job without a spec");
         return new JobSpecification(stored.Command ?? [], stored.Image ?? "", stored.Env ?? [], stored.InputJson ?? "",
-            stored.RunnerLabels ?? []);
+            stored.RunnerLabels ?? [])
+        {
+            Executor = stored.Executor ?? "",
+            Resources = stored.Resources ?? JobResources.None,
+        };
     }
 
     public static string Write(IReadOnlyDictionary<string, string> outputs) => JsonSerializer.Serialize(outputs, Options);
@@ -490,6 +509,8 @@ internal static class JobJson
             ? new Dictionary<string, string>()
             : JsonSerializer.Deserialize<Dictionary<string, string>>(json, Options) ?? [];
 
+    // Executor and resources came later: specs stored before them read back empty.
     private sealed record StoredSpec(
-        string[]? Command, string? Image, Dictionary<string, string>? Env, string? InputJson, string[]? RunnerLabels);
+        string[]? Command, string? Image, Dictionary<string, string>? Env, string? InputJson, string[]? RunnerLabels,
+        string? Executor = null, JobResources? Resources = null);
 }

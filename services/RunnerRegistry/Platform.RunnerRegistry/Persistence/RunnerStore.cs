@@ -64,14 +64,17 @@ internal sealed class RunnerStore(NpgsqlDataSource dataSource)
     }
 
     public async Task InsertRunnerAsync(IDbConnection connection, IDbTransaction transaction, Guid id, string name,
-        string[] labels, int capacity, string executor, string version, byte[] credentialHash, Guid tokenId)
+        string[] labels, int capacity, string[] executors, string version, byte[] credentialHash, Guid tokenId)
     {
         const string sql = """
-            INSERT INTO runners.runners (id, name, labels, capacity, executor, version, credential_hash, registration_token_id)
-            VALUES (@id, @name, @labels, @capacity, @executor, @version, @credentialHash, @tokenId)
+            INSERT INTO runners.runners (id, name, labels, capacity, executor, executors, version, credential_hash,
+                                         registration_token_id)
+            VALUES (@id, @name, @labels, @capacity, @executor, @executors, @version, @credentialHash, @tokenId)
             """;
-        await connection.ExecuteAsync(sql,
-            new { id, name, labels, capacity, executor, version, credentialHash, tokenId }, transaction);
+        await connection.ExecuteAsync(sql, new
+        {
+            id, name, labels, capacity, executor = string.Join(',', executors), executors, version, credentialHash, tokenId,
+        }, transaction);
     }
 
     public async Task<AuthenticatedRunner?> FindLiveByCredentialAsync(byte[] credentialHash, CancellationToken cancellationToken)
@@ -85,14 +88,40 @@ internal sealed class RunnerStore(NpgsqlDataSource dataSource)
             new CommandDefinition(sql, new { credentialHash }, cancellationToken: cancellationToken));
     }
 
-    /// <returns>false when the runner's registration is no longer live (replaced or revoked).</returns>
-    public async Task<bool> RecordHeartbeatAsync(NpgsqlConnection connection, Guid runnerId, CancellationToken cancellationToken)
+    /// <returns>whether the runner was asked to drain; null when its registration is no longer live (replaced or
+    /// revoked).</returns>
+    public async Task<bool?> RecordHeartbeatAsync(NpgsqlConnection connection, Guid runnerId, CancellationToken cancellationToken)
     {
         const string sql = """
             UPDATE runners.runners SET last_heartbeat_at = clock_timestamp()
             WHERE id = @runnerId AND replaced_at IS NULL AND revoked_at IS NULL
+            RETURNING drain_requested_at IS NOT NULL
             """;
-        return await connection.ExecuteAsync(new CommandDefinition(sql, new { runnerId }, cancellationToken: cancellationToken)) == 1;
+        return await connection.QuerySingleOrDefaultAsync<bool?>(
+            new CommandDefinition(sql, new { runnerId }, cancellationToken: cancellationToken));
+    }
+
+    /// <summary>Marks the live runner draining (the first request's time stays); false when there is no such runner.</summary>
+    public async Task<bool> RequestDrainAsync(Guid runnerId, CancellationToken cancellationToken)
+    {
+        const string sql = $"""
+            UPDATE runners.runners SET drain_requested_at = coalesce(drain_requested_at, clock_timestamp())
+            WHERE id = @runnerId AND replaced_at IS NULL AND revoked_at IS NULL;
+            SELECT pg_notify('{JobStore.JobsChannel}', ''); -- the runner's waiting acquire answers "drain" at once
+            """;
+        await using var connection = await dataSource.OpenConnectionAsync(cancellationToken);
+        return await connection.ExecuteAsync(new CommandDefinition(sql, new { runnerId }, cancellationToken: cancellationToken)) > 0;
+    }
+
+    /// <summary>Revokes the live runner; returns its credential hash, or null when there is no such runner.</summary>
+    public async Task<byte[]?> RevokeAsync(IDbConnection connection, IDbTransaction transaction, Guid runnerId)
+    {
+        const string sql = """
+            UPDATE runners.runners SET revoked_at = clock_timestamp()
+            WHERE id = @runnerId AND replaced_at IS NULL AND revoked_at IS NULL
+            RETURNING credential_hash
+            """;
+        return await connection.QuerySingleOrDefaultAsync<byte[]>(sql, new { runnerId }, transaction);
     }
 
     /// <summary>Live runners with the number of jobs each holds, in one query.</summary>
@@ -123,8 +152,9 @@ internal sealed class RunnerStore(NpgsqlDataSource dataSource)
     }
 
     private const string SelectRunnerViews = """
-        SELECT r.id AS Id, r.name AS Name, r.labels AS Labels, r.capacity AS Capacity, r.executor AS Executor,
+        SELECT r.id AS Id, r.name AS Name, r.labels AS Labels, r.capacity AS Capacity, r.executors AS Executors,
                r.version AS Version, r.registered_at AS RegisteredAt, r.last_heartbeat_at AS LastHeartbeatAt,
+               r.drain_requested_at IS NOT NULL AS Draining,
                (SELECT count(*) FROM runners.jobs j
                 WHERE j.runner_id = r.id AND j.state IN ('leased', 'running'))::int AS RunningJobs
         FROM runners.runners r
@@ -140,14 +170,15 @@ internal sealed class RunnerStore(NpgsqlDataSource dataSource)
         public string Name { get; init; } = "";
         public string[] Labels { get; init; } = [];
         public int Capacity { get; init; }
-        public string Executor { get; init; } = "";
+        public string[] Executors { get; init; } = [];
         public string Version { get; init; } = "";
         public DateTime RegisteredAt { get; init; }
         public DateTime LastHeartbeatAt { get; init; }
         public int RunningJobs { get; init; }
+        public bool Draining { get; init; }
 
-        public RunnerView ToView() => new(Id, Name, Labels, Capacity, Executor, Version, Utc(RegisteredAt),
-            Utc(LastHeartbeatAt), RunningJobs);
+        public RunnerView ToView() => new(Id, Name, Labels, Capacity, Executors, Version, Utc(RegisteredAt),
+            Utc(LastHeartbeatAt), RunningJobs, Draining);
     }
 }
 
