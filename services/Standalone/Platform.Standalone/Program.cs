@@ -13,6 +13,7 @@ builder.UseThisHostForEveryContext();
 builder.AddDefinitions();
 builder.AddRunnerRegistry();
 builder.AddExecutionWithEngine();
+builder.EnqueueJobsInProcess();
 builder.AddPlatformMessaging(ExecutionModule.AddExecutionConsumers);
 builder.AddEmbeddedRunner();
 

@@ -1,3 +1,6 @@
+using Microsoft.Extensions.DependencyInjection.Extensions;
+using Platform.Execution.Domain;
+using Platform.Execution.Grpc;
 using Platform.Runner;
 using Platform.RunnerRegistry.Application;
 
@@ -14,6 +17,15 @@ internal static class StandaloneComposition
             ["Services:Definitions"] = grpc,
             ["Services:RunnerRegistry"] = grpc,
         });
+        return builder;
+    }
+
+    /// <summary>Execution enqueues its jobs in Runner-Registry by a direct call rather than over loopback gRPC.</summary>
+    public static IHostApplicationBuilder EnqueueJobsInProcess(this IHostApplicationBuilder builder)
+    {
+        builder.Services.AddSingleton<GrpcJobQueue>();
+        builder.Services.RemoveAll<IJobQueue>();
+        builder.Services.AddSingleton<IJobQueue, InProcessJobQueue>();
         return builder;
     }
 

@@ -7,9 +7,11 @@ using Platform.Execution.Persistence;
 namespace Platform.Execution.Engine;
 
 /// <summary>
-/// Hands the jobs that decisions wrote to <c>execution.dispatch_outbox</c> to Runner-Registry. Woken by NOTIFY (or
-/// the local pulse) right after the decision commits; Runner-Registry's enqueue is idempotent by job id, so a crash
-/// between the call and the delete only repeats a harmless call.
+/// Hands what decisions wrote to <c>execution.dispatch_outbox</c> to Runner-Registry: the cancellations (woken by
+/// NOTIFY, or the local pulse, right after the decision commits), and the jobs the deciding process did not hand over
+/// itself (<see cref="ExecutionEngine"/> does that right after its commit; when that fails it pulses the relay, and
+/// jobs a crash cut short are found when the relay starts, or by another replica's safety-net pass). Runner-Registry's
+/// enqueue is idempotent by job id, so a crash between the call and the delete only repeats a harmless call.
 /// </summary>
 internal sealed class DispatchRelay(
     NpgsqlDataSource dataSource, ExecutionStore store, IJobQueue jobQueue, PgNotificationHub notifications,

@@ -26,6 +26,7 @@ public sealed class ExecutionEngine(
     NpgsqlDataSource dataSource,
     ExecutionStore store,
     IWorkflowCatalog catalog,
+    IJobQueue jobQueue,
     [FromKeyedServices(ExecutionModule.Schema)] Outbox outbox,
     PgNotificationHub notifications,
     TimeProvider clock,
@@ -76,6 +77,7 @@ public sealed class ExecutionEngine(
         await transaction.CommitAsync(cancellationToken);
         Remember(decision);
         WakeDispatcher(decision);
+        await DispatchNowAsync(decision);
         return id;
     }
 
@@ -149,6 +151,7 @@ public sealed class ExecutionEngine(
         {
             Remember(decision);
             WakeDispatcher(decision);
+            await DispatchNowAsync(decision);
         }
 
         return admitted;
@@ -217,10 +220,39 @@ public sealed class ExecutionEngine(
         cache[decision.ExecutionId] = new CachedExecution(decision.Version, decision.State, decision.Plan, decision.Input);
     }
 
+    /// <summary>
+    /// Hands the decision's jobs to Runner-Registry right after the commit, from the process that decided them: the
+    /// dispatch relay's round trips are then off every step's path. The outbox rows stay the durable record until
+    /// Runner-Registry has the jobs (enqueueing is idempotent by job id): if this fails, or the process dies first,
+    /// the relay hands them over (woken now, or when it starts). Cancellations always go through the relay, which
+    /// takes the outbox in order: a job's enqueue row still there goes out before its cancel.
+    /// </summary>
+    private async Task DispatchNowAsync(Decision decision)
+    {
+        if (decision.Jobs.Count == 0)
+        {
+            return;
+        }
+
+        try
+        {
+            // Not the caller's token: a decision that committed is handed over even if its caller gave up.
+            await jobQueue.EnqueueAsync(decision.Jobs, CancellationToken.None);
+            await using var connection = await dataSource.OpenConnectionAsync(CancellationToken.None);
+            await store.DeleteEnqueuedAsync(connection, decision.Jobs.Select(j => j.JobId).ToArray());
+        }
+        catch (Exception e)
+        {
+            logger.LogWarning(e, "Execution {ExecutionId}: handing {Count} job(s) over failed; the dispatch relay retries",
+                decision.ExecutionId, decision.Jobs.Count);
+            notifications.Channel(ExecutionStore.DispatchChannel).Pulse();
+        }
+    }
+
     private void WakeDispatcher(Decision decision)
     {
         // NOTIFY reaches every replica after commit; pulsing the local signal as well saves this process the round trip.
-        if (decision.Jobs.Count > 0 || decision.Cancellations.Count > 0)
+        if (decision.Cancellations.Count > 0)
         {
             notifications.Channel(ExecutionStore.DispatchChannel).Pulse();
         }

@@ -67,9 +67,13 @@ internal sealed class GrpcWorkflowCatalog(Definitions.DefinitionsClient client) 
 }
 
 /// <summary>Enqueues jobs in Runner-Registry over gRPC.</summary>
-internal sealed class GrpcJobQueue(Protos.Runners.V1.RunnerRegistry.RunnerRegistryClient client) : IJobQueue
+public sealed class GrpcJobQueue(Protos.Runners.V1.RunnerRegistry.RunnerRegistryClient client) : IJobQueue
 {
-    public async Task EnqueueAsync(IReadOnlyList<JobRequest> jobs, CancellationToken cancellationToken)
+    public async Task EnqueueAsync(IReadOnlyList<JobRequest> jobs, CancellationToken cancellationToken) =>
+        await client.EnqueueJobsAsync(ToEnqueueRequest(jobs), cancellationToken: cancellationToken);
+
+    /// <summary>The jobs as Runner-Registry's API takes them (also used in process by the Standalone host).</summary>
+    public static EnqueueJobsRequest ToEnqueueRequest(IReadOnlyList<JobRequest> jobs)
     {
         var request = new EnqueueJobsRequest();
         foreach (var job in jobs)
@@ -103,7 +107,7 @@ internal sealed class GrpcJobQueue(Protos.Runners.V1.RunnerRegistry.RunnerRegist
             });
         }
 
-        await client.EnqueueJobsAsync(request, cancellationToken: cancellationToken);
+        return request;
     }
 
     public async Task CancelAsync(IReadOnlyList<JobCancellation> cancellations, CancellationToken cancellationToken)

@@ -200,7 +200,11 @@ public sealed class ExecutionStore
             dispatch.Parameters.AddWithValue("payloads", d.Jobs.Select(j => JsonSerializer.Serialize(j, Json))
                 .Concat(d.Cancellations.Select(c => JsonSerializer.Serialize(c, Json))).ToArray());
             batch.BatchCommands.Add(dispatch);
-            batch.BatchCommands.Add(new NpgsqlBatchCommand($"SELECT pg_notify('{DispatchChannel}', '')"));
+            if (d.Cancellations.Count > 0)
+            {
+                // Jobs are handed over by the deciding process right after the commit; cancellations by the relay.
+                batch.BatchCommands.Add(new NpgsqlBatchCommand($"SELECT pg_notify('{DispatchChannel}', '')"));
+            }
         }
 
         if (d.Timers.Count > 0)
@@ -352,6 +356,13 @@ public sealed class ExecutionStore
         const string sql = "SELECT min(due_at) FROM execution.timers";
         var due = await connection.ExecuteScalarAsync<DateTime?>(sql);
         return due is { } d ? new DateTimeOffset(DateTime.SpecifyKind(d, DateTimeKind.Utc)) : null;
+    }
+
+    /// <summary>Forgets the enqueue rows of jobs Runner-Registry has taken (the deciding process handed them over).</summary>
+    public async Task DeleteEnqueuedAsync(NpgsqlConnection connection, Guid[] jobIds)
+    {
+        const string sql = "DELETE FROM execution.dispatch_outbox WHERE job_id = ANY(@jobIds) AND kind = 'enqueue'";
+        await connection.ExecuteAsync(sql, new { jobIds });
     }
 
     public async Task DeleteDispatchesAsync(NpgsqlConnection connection, NpgsqlTransaction transaction, long[] ids)
