@@ -30,6 +30,7 @@ internal sealed class JobQueue
     private readonly JobStore store;
     private readonly RunnerStore runners;
     private readonly Outbox outbox;
+    private readonly OutboxPublisher publisher;
     private readonly RunnerRegistryOptions options;
     private readonly TimeProvider time;
     private readonly IHostApplicationLifetime lifetime;
@@ -42,6 +43,7 @@ internal sealed class JobQueue
         JobStore store,
         RunnerStore runners,
         [FromKeyedServices(RunnerRegistryModule.Schema)] Outbox outbox,
+        [FromKeyedServices(RunnerRegistryModule.Schema)] OutboxPublisher publisher,
         PgNotificationHub notifications,
         IOptions<RunnerRegistryOptions> options,
         TimeProvider time,
@@ -52,6 +54,7 @@ internal sealed class JobQueue
         this.store = store;
         this.runners = runners;
         this.outbox = outbox;
+        this.publisher = publisher;
         this.options = options.Value;
         this.time = time;
         this.lifetime = lifetime;
@@ -172,10 +175,12 @@ internal sealed class JobQueue
             throw JobOwnership.NotHeld(jobId, attempt, current);
         }
 
-        await outbox.AddAsync(connection, transaction, DeterministicGuid.Create(jobId.ToString(), attempt.ToString(), "started"),
-            new JobStarted(jobId, started.ExecutionId, started.StepName, started.StepAttempt, attempt, runner.Id,
-                started.StartedAtUtc));
+        var messageId = DeterministicGuid.Create(jobId.ToString(), attempt.ToString(), "started");
+        var message = new JobStarted(jobId, started.ExecutionId, started.StepName, started.StepAttempt, attempt, runner.Id,
+            started.StartedAtUtc);
+        await outbox.AddForPublishAfterCommitAsync(connection, transaction, messageId, message);
         await transaction.CommitAsync(cancellationToken);
+        await publisher.PublishAsync(messageId, message);
     }
 
     /// <summary>
@@ -215,12 +220,15 @@ internal sealed class JobQueue
                 $"job {jobId} attempt {attempt} was already completed with a different result");
         }
 
-        await outbox.AddAsync(connection, transaction, DeterministicGuid.Create(jobId.ToString(), attempt.ToString(), "finished"),
-            new JobFinished(jobId, finished.ExecutionId, finished.StepName, finished.StepAttempt, attempt, runner.Id,
-                finished.Status.ToOutcome(), result.ExitCode, result.Outputs, NullIfEmpty(finished.Error),
-                NullIfEmpty(result.OutputTail), finished.StartedAtUtc, finished.FinishedAtUtc));
+        // The next step waits on this message: it is published right after the commit, not by the relay.
+        var messageId = DeterministicGuid.Create(jobId.ToString(), attempt.ToString(), "finished");
+        var message = new JobFinished(jobId, finished.ExecutionId, finished.StepName, finished.StepAttempt, attempt, runner.Id,
+            finished.Status.ToOutcome(), result.ExitCode, result.Outputs, NullIfEmpty(finished.Error),
+            NullIfEmpty(result.OutputTail), finished.StartedAtUtc, finished.FinishedAtUtc);
+        await outbox.AddForPublishAfterCommitAsync(connection, transaction, messageId, message);
         await JobLogStore.NotifyAsync(connection, transaction); // the job's log is complete: wake its followers
         await transaction.CommitAsync(cancellationToken);
+        await publisher.PublishAsync(messageId, message);
         if (finished.Status == JobStatus.Cancelled)
         {
             logger.LogInformation("Job {JobId} attempt {Attempt} ended cancelled (runner {Runner} reported exit code {ExitCode})",

@@ -24,14 +24,28 @@ public sealed class Outbox(string schema)
 
     /// <summary>Records <paramref name="message"/> for publishing; <paramref name="messageId"/> is deterministic so
     /// consumers can deduplicate a message that is relayed twice.</summary>
-    public async Task AddAsync<T>(IDbConnection connection, IDbTransaction transaction, Guid messageId, T message)
+    public Task AddAsync<T>(IDbConnection connection, IDbTransaction transaction, Guid messageId, T message)
+        where T : class =>
+        AddAsync(connection, transaction, messageId, message, notifyRelay: true);
+
+    /// <summary>
+    /// Records <paramref name="message"/> for the writer to publish itself right after its commit
+    /// (<see cref="OutboxPublisher"/>): the relay is not woken for it, and picks it up only if that publish fails or
+    /// never happens (a crash: when the relay starts, or on another replica's safety-net pass).
+    /// </summary>
+    public Task AddForPublishAfterCommitAsync<T>(IDbConnection connection, IDbTransaction transaction, Guid messageId, T message)
+        where T : class =>
+        AddAsync(connection, transaction, messageId, message, notifyRelay: false);
+
+    private async Task AddAsync<T>(IDbConnection connection, IDbTransaction transaction, Guid messageId, T message, bool notifyRelay)
         where T : class
     {
+        var notify = notifyRelay ? $"SELECT pg_notify('{Channel}', '');" : "";
         var sql = $"""
             INSERT INTO {Schema}.outbox (message_id, message_type, payload)
             VALUES (@messageId, @messageType, @payload::jsonb)
             ON CONFLICT (message_id) DO NOTHING;
-            SELECT pg_notify('{Channel}', '');
+            {notify}
             """;
         await connection.ExecuteAsync(sql, new
         {
@@ -62,6 +76,33 @@ internal static class MessageTypes
 
     public static Type Resolve(string name) =>
         Resolved.GetOrAdd(name, n => Type.GetType(n, throwOnError: true)!);
+}
+
+/// <summary>
+/// Publishes a message its writer has just committed to the outbox (<see cref="Outbox.AddForPublishAfterCommitAsync"/>)
+/// at once, then forgets its row: the relay's round trips stay off the path of a message that is waited for (a job's
+/// end, which the next step waits on). Publishing twice is harmless (consumers keep an inbox); a failure leaves the
+/// row to the relay, woken at once.
+/// </summary>
+public sealed class OutboxPublisher(
+    Outbox outbox, NpgsqlDataSource dataSource, PgNotificationHub notifications, IBus bus, ILogger<OutboxPublisher> logger)
+{
+    public async Task PublishAsync<T>(Guid messageId, T message)
+        where T : class
+    {
+        try
+        {
+            await bus.Publish(message, context => context.MessageId = messageId);
+            await using var connection = await dataSource.OpenConnectionAsync();
+            await connection.ExecuteAsync($"DELETE FROM {outbox.Schema}.outbox WHERE message_id = @messageId", new { messageId });
+        }
+        catch (Exception e)
+        {
+            logger.LogWarning(e, "Publishing {MessageType} {MessageId} right after its commit failed; the {Schema} outbox relay retries",
+                typeof(T).Name, messageId, outbox.Schema);
+            notifications.Channel(outbox.Channel).Pulse();
+        }
+    }
 }
 
 /// <summary>Relays one context's outbox to the bus: woken by NOTIFY, at-least-once, publisher-confirmed.</summary>
@@ -155,6 +196,7 @@ public static class OutboxExtensions
         builder.AddPlatformDatabase();
         var outbox = new Outbox(schema);
         builder.Services.AddKeyedSingleton(schema, outbox);
+        builder.Services.AddKeyedSingleton(schema, (sp, _) => ActivatorUtilities.CreateInstance<OutboxPublisher>(sp, outbox));
         builder.Services.AddSingleton<IHostedService>(sp => ActivatorUtilities.CreateInstance<OutboxRelay>(sp, outbox));
         builder.Services.AddSingleton<IHostedService>(sp => ActivatorUtilities.CreateInstance<InboxJanitor>(sp, schema));
         return builder;
