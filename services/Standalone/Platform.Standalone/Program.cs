@@ -5,6 +5,8 @@ using Platform.Execution;
 using Platform.RunnerRegistry;
 using Platform.ServiceDefaults;
 using Platform.Standalone;
+using Platform.Triggers;
+using Platform.WebhookIngress;
 
 var builder = PlatformWebApplication.CreateBuilder(args);
 builder.AddServiceDefaults("platform-standalone");
@@ -12,7 +14,10 @@ builder.UseThisHostForEveryContext();
 builder.AddDefinitions();
 builder.AddRunnerRegistry();
 builder.AddExecution();
-builder.AddPlatformMessaging(ExecutionModule.AddExecutionConsumers);
+builder.AddTriggers();
+builder.AddWebhookIngress();
+builder.AddPlatformMessaging(ExecutionModule.AddExecutionConsumers, TriggersModule.AddTriggersConsumers,
+    IngressModule.AddIngressConsumers);
 builder.AddEmbeddedRunner();
 
 var app = builder.Build();
@@ -26,4 +31,6 @@ app.MapDefaultEndpoints();
 app.MapDefinitions();
 app.MapRunnerRegistry();
 app.MapExecution();
+app.MapTriggers();
+app.MapWebhookIngress();
 app.Run();

@@ -22,6 +22,11 @@ public sealed class Outbox(string schema)
     public string Schema { get; } = schema;
     public string Channel { get; } = schema + "_outbox";
 
+    /// <summary>The <c>message_type</c> and <c>payload</c> of a message's outbox row, for a caller that writes the row
+    /// within a statement of its own (the webhook ingress records a delivery and its event in one round trip).</summary>
+    public static (string MessageType, string Payload) Serialize<T>(T message) where T : class =>
+        (MessageTypes.NameOf(typeof(T)), JsonSerializer.Serialize(message, MessageTypes.Json));
+
     /// <summary>Records <paramref name="message"/> for publishing; <paramref name="messageId"/> is deterministic so
     /// consumers can deduplicate a message that is relayed twice.</summary>
     public async Task AddAsync<T>(IDbConnection connection, IDbTransaction transaction, Guid messageId, T message)
@@ -33,12 +38,8 @@ public sealed class Outbox(string schema)
             ON CONFLICT (message_id) DO NOTHING;
             SELECT pg_notify('{Channel}', '');
             """;
-        await connection.ExecuteAsync(sql, new
-        {
-            messageId,
-            messageType = MessageTypes.NameOf(typeof(T)),
-            payload = JsonSerializer.Serialize(message, MessageTypes.Json),
-        }, transaction);
+        var (messageType, payload) = Serialize(message);
+        await connection.ExecuteAsync(sql, new { messageId, messageType, payload }, transaction);
     }
 }
 
