@@ -6,6 +6,10 @@ namespace Platform.Triggers.Persistence;
 
 public sealed class TriggerStore(NpgsqlDataSource dataSource)
 {
+    /// <summary>Tells the webhook ingress (which caches verification settings) that a secret changed or a trigger
+    /// is gone; the channel is the ingress's <c>TriggerDirectory.ChangedChannel</c>.</summary>
+    private const string NotifyChanged = "SELECT pg_notify('webhook_triggers_changed', '');";
+
     private const string Columns = """
         id AS Id, workflow_id AS WorkflowId, team_id AS TeamId, type AS Type, verification AS Verification,
         source AS Source, dedupe_header AS DedupeHeader, input_mapping::text AS InputMapping, filter AS Filter,
@@ -62,7 +66,8 @@ public sealed class TriggerStore(NpgsqlDataSource dataSource)
             UPDATE triggers.triggers
             SET previous_secret = secret, previous_secret_expires_at = @previousExpiresAt, secret = @secret
             WHERE id = @id AND deleted_at IS NULL AND type = 'webhook'
-            RETURNING {Columns}
+            RETURNING {Columns};
+            {NotifyChanged}
             """, new { id, secret, previousExpiresAt });
     }
 
@@ -70,7 +75,8 @@ public sealed class TriggerStore(NpgsqlDataSource dataSource)
     {
         await using var connection = await dataSource.OpenConnectionAsync();
         return await connection.QuerySingleOrDefaultAsync<TriggerRecord>($"""
-            UPDATE triggers.triggers SET deleted_at = @now WHERE id = @id AND deleted_at IS NULL RETURNING {Columns}
+            UPDATE triggers.triggers SET deleted_at = @now WHERE id = @id AND deleted_at IS NULL RETURNING {Columns};
+            {NotifyChanged}
             """, new { id, now });
     }
 }

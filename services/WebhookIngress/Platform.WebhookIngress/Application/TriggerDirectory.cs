@@ -1,5 +1,6 @@
 using System.Collections.Concurrent;
 using Grpc.Core;
+using Platform.BuildingBlocks.Persistence;
 using Platform.Protos.Triggers.V1;
 
 namespace Platform.WebhookIngress.Application;
@@ -11,12 +12,20 @@ public sealed record TriggerVerification(Guid TriggerId, string Verification, st
 /// <summary>
 /// The triggers' verification settings, asked of the Triggers context over gRPC (the ingress never reads another
 /// context's tables) and kept for <see cref="Ttl"/>, so a burst of webhooks costs no call per delivery. A
+/// rotation or deletion NOTIFYs <see cref="ChangedChannel"/> on the shared PostgreSQL server, which empties the
+/// cache, so a rotated secret works at once. Should that notification not arrive (separate database servers), a
 /// signature that fails against settings older than <see cref="RefreshAfterFailure"/> is checked again with fresh
-/// ones, so a rotated secret works at once; a deleted trigger keeps accepting for at most <see cref="Ttl"/> (its
-/// deliveries are then answered "failed: the trigger was deleted" by Triggers).
+/// ones, and a deleted trigger keeps accepting for at most <see cref="Ttl"/> (its deliveries are then answered
+/// "failed: the trigger was deleted" by Triggers).
 /// </summary>
-public sealed class TriggerDirectory(Protos.Triggers.V1.Triggers.TriggersClient client, TimeProvider clock)
+public sealed class TriggerDirectory(Protos.Triggers.V1.Triggers.TriggersClient client, PgNotificationHub notifications, TimeProvider clock)
 {
+    /// <summary>The channel Triggers notifies when a webhook trigger's secret or existence changes.</summary>
+    public const string ChangedChannel = "webhook_triggers_changed";
+
+    private readonly Signal changed = notifications.Channel(ChangedChannel);
+    private Task seenChange = notifications.Channel(ChangedChannel).Next;
+
     public static readonly TimeSpan Ttl = TimeSpan.FromSeconds(30);
     public static readonly TimeSpan RefreshAfterFailure = TimeSpan.FromSeconds(1);
     private const int MaxEntries = 50_000;
@@ -36,6 +45,14 @@ public sealed class TriggerDirectory(Protos.Triggers.V1.Triggers.TriggersClient 
     private async Task<Entry> GetEntryAsync(Guid triggerId, TimeSpan maxAge, CancellationToken cancellationToken)
     {
         var now = clock.GetUtcNow();
+        var change = changed.Next;
+        if (change != Volatile.Read(ref seenChange))
+        {
+            // A trigger changed somewhere since the last look: forget everything (rotations are rare).
+            Volatile.Write(ref seenChange, change);
+            entries.Clear();
+        }
+
         var cached = entries.GetOrAdd(triggerId, id => FetchAsync(id));
         var entry = await WaitOrForgetAsync(triggerId, cached, cancellationToken);
         var age = now - entry.FetchedAt;
