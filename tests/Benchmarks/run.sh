@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Runs the benchmarks on the Standalone host (Release build, local PostgreSQL) and prints the figures.
-# Usage: tests/Benchmarks/run.sh [runs] [executions]
+# Usage: tests/Benchmarks/run.sh [runs] [executions]   or   tests/Benchmarks/run.sh webhooks [count] [concurrency]
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 bash deploy/local/services.sh

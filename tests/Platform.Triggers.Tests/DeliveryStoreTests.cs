@@ -1,5 +1,6 @@
 using System.Text;
 using Dapper;
+using Platform.BuildingBlocks.Persistence;
 using Platform.Triggers.Contracts;
 using Platform.WebhookIngress.Persistence;
 
@@ -8,7 +9,8 @@ namespace Platform.Triggers.Tests;
 /// <summary>The ingress's delivery records on real PostgreSQL.</summary>
 public sealed class DeliveryStoreTests(DatabaseFixture db) : IClassFixture<DatabaseFixture>
 {
-    private readonly DeliveryStore store = new(db.DataSource, db.IngressOutbox);
+    private readonly DeliveryStore store = new(db.DataSource, db.IngressOutbox,
+        new PgNotificationHub(db.DataSource, Microsoft.Extensions.Logging.Abstractions.NullLogger<PgNotificationHub>.Instance));
     private readonly Guid trigger = Guid.CreateVersion7();
 
     private AcceptedDelivery Delivery(string key) => new(Guid.CreateVersion7(), trigger, key, Encoding.UTF8.GetBytes("{\"n\":1}"),

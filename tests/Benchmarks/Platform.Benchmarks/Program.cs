@@ -1,9 +1,20 @@
 using System.Globalization;
 using Platform.Benchmarks;
 
-// Usage: platform-benchmarks [runs] [executions]   (see tests/Benchmarks/run.sh)
+// Usage: platform-benchmarks [runs] [executions]              (see tests/Benchmarks/run.sh)
+//        platform-benchmarks webhooks [count] [concurrency]   (the webhook ingress alone)
+if (args is ["webhooks", ..])
+{
+    var count = args.Length > 1 ? int.Parse(args[1], CultureInfo.InvariantCulture) : 20_000;
+    var concurrency = args.Length > 2 ? int.Parse(args[2], CultureInfo.InvariantCulture) : 32;
+    await WebhookBenchmark.RunAsync(count, concurrency, sequential: 100);
+    return;
+}
+
 var runs = args.Length > 0 ? int.Parse(args[0], CultureInfo.InvariantCulture) : 5;
 var executions = args.Length > 1 ? int.Parse(args[1], CultureInfo.InvariantCulture) : 300;
 await StepOverheadBenchmark.RunAsync(runs);
 Console.WriteLine();
 await ThroughputBenchmark.RunAsync(executions, concurrency: 16, runnerCapacity: 8);
+Console.WriteLine();
+await WebhookBenchmark.RunAsync(20_000, concurrency: 32, sequential: 100);

@@ -2,6 +2,7 @@ using System.Text.Json;
 using Dapper;
 using Npgsql;
 using Platform.BuildingBlocks.Messaging;
+using Platform.BuildingBlocks.Persistence;
 using Platform.Triggers.Contracts;
 using Platform.WebhookIngress.Contracts;
 
@@ -31,8 +32,14 @@ public sealed record AcceptedDelivery(Guid Id, Guid TriggerId, string DedupeKey,
         ReceivedAt, ReplayOf);
 }
 
-public sealed class DeliveryStore(NpgsqlDataSource dataSource, [Microsoft.Extensions.DependencyInjection.FromKeyedServices(IngressModule.Schema)] Outbox outbox)
+public sealed class DeliveryStore(NpgsqlDataSource dataSource,
+    [Microsoft.Extensions.DependencyInjection.FromKeyedServices(IngressModule.Schema)] Outbox outbox, PgNotificationHub notifications)
 {
+    // This process's relay of the ingress outbox, woken in-process: a NOTIFY per delivery would serialize the
+    // commits (PostgreSQL orders notifying commits under one lock) and cap the ingress at one fsync at a time.
+    // Every ingress replica relays its own deliveries; a row left by a crashed one is taken when the relay starts.
+    private readonly Signal relay = notifications.Channel(outbox.Channel);
+
     private const string Columns = """
         id AS Id, trigger_id AS TriggerId, status AS Status, reason AS Reason, dedupe_key AS DedupeKey,
         duplicates AS Duplicates, body_bytes AS BodyBytes, replay_of AS ReplayOf, received_at AS ReceivedAt,
@@ -41,14 +48,14 @@ public sealed class DeliveryStore(NpgsqlDataSource dataSource, [Microsoft.Extens
 
     /// <summary>
     /// Records an accepted delivery and its <c>WebhookReceived</c> in one statement, so one round trip and one
-    /// commit make it durable. A copy of a delivery already recorded (same trigger and dedupe key) only counts as a
+    /// commit make it durable; the relay is woken after the commit. A copy of a delivery already recorded (same trigger and dedupe key) only counts as a
     /// duplicate of it: nothing is sent again.
     /// </summary>
     /// <returns>the delivery's id (the first copy's, for a duplicate), and whether it is a duplicate.</returns>
     public async Task<(Guid Id, bool Duplicate)> AcceptAsync(AcceptedDelivery delivery, CancellationToken cancellationToken)
     {
         var (messageType, payload) = Outbox.Serialize(delivery.ToMessage());
-        var sql = $"""
+        const string sql = """
             WITH d AS (
                 INSERT INTO ingress.deliveries (id, trigger_id, status, dedupe_key, headers, body, body_bytes, replay_of,
                     received_at, message_id, sent_at)
@@ -60,10 +67,10 @@ public sealed class DeliveryStore(NpgsqlDataSource dataSource, [Microsoft.Extens
                 INSERT INTO ingress.outbox (message_id, message_type, payload)
                 SELECT @Id, @messageType, @payload::jsonb FROM d WHERE d.id = @Id
                 RETURNING message_id)
-            SELECT d.id, (SELECT count(*) FROM (SELECT pg_notify('{outbox.Channel}', '') FROM o) n) FROM d
+            SELECT d.id, (SELECT count(*) FROM o) FROM d
             """;
         await using var connection = await dataSource.OpenConnectionAsync(cancellationToken);
-        var (id, _) = await connection.QuerySingleAsync<(Guid, long)>(new CommandDefinition(sql, new
+        var (id, sent) = await connection.QuerySingleAsync<(Guid, long)>(new CommandDefinition(sql, new
         {
             delivery.Id,
             delivery.TriggerId,
@@ -76,6 +83,11 @@ public sealed class DeliveryStore(NpgsqlDataSource dataSource, [Microsoft.Extens
             messageType,
             payload,
         }, cancellationToken: cancellationToken));
+        if (sent > 0)
+        {
+            relay.Pulse();
+        }
+
         return (id, id != delivery.Id);
     }
 
