@@ -111,7 +111,7 @@ public sealed class WebhookDurabilityTests(ITestOutputHelper output)
         await using var connection = new NpgsqlConnection(platform.ConnectionString);
         var prefix = $"webhook:{trigger["id"]}:id:";
         List<(string Key, long Count)> executions = [];
-        var deadline = DateTime.UtcNow + TimeSpan.FromSeconds(45);
+        var deadline = DateTime.UtcNow + TimeSpan.FromSeconds(90);
         while (DateTime.UtcNow < deadline)
         {
             executions = (await connection.QueryAsync<(string, long)>("""

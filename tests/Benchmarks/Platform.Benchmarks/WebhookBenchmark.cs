@@ -57,7 +57,7 @@ internal static class WebhookBenchmark
 
             var drained = clock.Elapsed;
             Console.WriteLine(string.Create(CultureInfo.InvariantCulture, $"""
-                webhook ingestion: {webhooks} HMAC-signed webhooks, {concurrency} concurrent senders, {what}:
+                webhook ingestion: {webhooks} HMAC-signed webhooks, {concurrency} concurrent senders, {what} (load average {LoadAverage()}):
                   {webhooks / elapsed.TotalSeconds:F0} accepted webhooks/s ({elapsed.TotalSeconds:F1} s)
                   acknowledgement latency p50 {Statistics.Percentile(latencies, 50):F1} ms, p99 {Statistics.Percentile(latencies, 99):F1} ms, max {latencies.Max():F1} ms
                   all {total} deliveries processed by Triggers {drained.TotalSeconds:F1} s after the first was sent ({total / drained.TotalSeconds:F0}/s)
@@ -105,6 +105,10 @@ internal static class WebhookBenchmark
               leased by the runner (dispatched) p50 {Statistics.Percentile(leased, 50):F1} ms, p99 {Statistics.Percentile(leased, 99):F1} ms
             """));
     }
+
+    /// <summary>The machine's 1-minute load average: the figures mean little when other work shares the cores.</summary>
+    private static string LoadAverage() =>
+        File.Exists("/proc/loadavg") ? File.ReadAllText("/proc/loadavg").Split(' ')[0] : "unknown";
 
     private static async Task<List<double>> SendAsync(HttpClient http, string url, string secret, string prefix, int count, int concurrency)
     {

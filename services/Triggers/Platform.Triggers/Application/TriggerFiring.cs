@@ -17,11 +17,15 @@ public sealed record FiringResult(string Outcome, Guid? ExecutionId, string? Det
 /// <summary>A payload through a trigger's filter and mapping into an idempotent start of its workflow.</summary>
 public sealed class TriggerFiring(ExecutionStarter executions, ILogger<TriggerFiring> logger)
 {
-    public async Task<FiringResult> FireAsync(TriggerRecord trigger, JsonElement payload, string idempotencyKey,
+    public static PayloadMapping MappingOf(TriggerRecord trigger) =>
+        PayloadMapping.Create(trigger.InputMapping is { } m ? JsonNode.Parse(m)?.AsObject() : null, trigger.Filter);
+
+    public Task<FiringResult> FireAsync(TriggerRecord trigger, JsonElement payload, string idempotencyKey,
+        CancellationToken cancellationToken) => FireAsync(trigger, MappingOf(trigger), payload, idempotencyKey, cancellationToken);
+
+    public async Task<FiringResult> FireAsync(TriggerRecord trigger, PayloadMapping mapping, JsonElement payload, string idempotencyKey,
         CancellationToken cancellationToken)
     {
-        var mapping = PayloadMapping.Create(
-            trigger.InputMapping is { } m ? JsonNode.Parse(m)?.AsObject() : null, trigger.Filter);
         if (!mapping.Accepts(payload))
         {
             return new FiringResult(FiringResult.Filtered, null, "the trigger's filter is false for this payload");

@@ -5,7 +5,6 @@ using Npgsql;
 using Platform.BuildingBlocks;
 using Platform.BuildingBlocks.Messaging;
 using Platform.Triggers.Contracts;
-using Platform.Triggers.Persistence;
 using Platform.WebhookIngress.Contracts;
 
 namespace Platform.Triggers.Application;
@@ -16,7 +15,7 @@ namespace Platform.Triggers.Application;
 /// finds the execution the first one started. The answer goes back to the ingress through this context's outbox.
 /// </summary>
 public sealed class WebhookReceivedConsumer(
-    TriggerStore triggers, TriggerFiring firing, NpgsqlDataSource dataSource,
+    TriggerCache triggers, TriggerFiring firing, NpgsqlDataSource dataSource,
     [FromKeyedServices(TriggersModule.Schema)] Outbox outbox, TimeProvider clock) : IConsumer<WebhookReceived>
 {
     public static string IdempotencyKey(Guid triggerId, string dedupeKey) => $"webhook:{triggerId}:{dedupeKey}";
@@ -24,10 +23,10 @@ public sealed class WebhookReceivedConsumer(
     public async Task Consume(ConsumeContext<WebhookReceived> context)
     {
         var m = context.Message;
-        var trigger = await triggers.GetAsync(m.TriggerId);
-        var result = trigger is null
+        var result = await triggers.GetAsync(m.TriggerId) is not { } found
             ? new FiringResult(FiringResult.Failed, null, "the trigger was deleted")
-            : await firing.FireAsync(trigger, Payload(m.Body), IdempotencyKey(m.TriggerId, m.DedupeKey), context.CancellationToken);
+            : await firing.FireAsync(found.Trigger, found.Mapping, Payload(m.Body), IdempotencyKey(m.TriggerId, m.DedupeKey),
+                context.CancellationToken);
 
         await using var connection = await dataSource.OpenConnectionAsync(context.CancellationToken);
         await using var transaction = await connection.BeginTransactionAsync(context.CancellationToken);

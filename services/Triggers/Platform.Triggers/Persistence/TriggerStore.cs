@@ -6,9 +6,11 @@ namespace Platform.Triggers.Persistence;
 
 public sealed class TriggerStore(NpgsqlDataSource dataSource)
 {
-    /// <summary>Tells the webhook ingress (which caches verification settings) that a secret changed or a trigger
-    /// is gone; the channel is the ingress's <c>TriggerDirectory.ChangedChannel</c>.</summary>
-    private const string NotifyChanged = "SELECT pg_notify('webhook_triggers_changed', '');";
+    /// <summary>Notified when a webhook trigger's secret changes or a trigger is gone: the caches of triggers (here
+    /// and the webhook ingress's <c>TriggerDirectory.ChangedChannel</c>, the same name) are emptied.</summary>
+    public const string ChangedChannel = "webhook_triggers_changed";
+
+    private const string NotifyChanged = $"SELECT pg_notify('{ChangedChannel}', '');";
 
     private const string Columns = """
         id AS Id, workflow_id AS WorkflowId, team_id AS TeamId, type AS Type, verification AS Verification,
