@@ -170,6 +170,52 @@ public sealed class TriggersApiTests(StandaloneFixture fixture) : IClassFixture<
     }
 
     [Fact]
+    public async Task Overlap_policies_skip_buffer_or_cancel_a_slot_that_comes_while_the_previous_execution_runs()
+    {
+        // Each execution runs about 2.5 s; a slot comes every second.
+        var sleeper = await AgentAsync("sleeper", "sleep", "2.5");
+        var ids = new Dictionary<string, string>();
+        foreach (var overlap in new[] { "skip", "buffer_one", "cancel_other" })
+        {
+            var workflow = await WorkflowAsync(new { name = $"Overlap {overlap} {team}", steps = new[] { new { name = "sleep", agent_id = sleeper } } });
+            ids[overlap] = (string)(await Platform.PostAsync("/api/v1/schedules", new { workflow_id = workflow, interval = "1s", overlap }))["id"]!;
+        }
+
+        await Task.Delay(TimeSpan.FromSeconds(6));
+        foreach (var id in ids.Values)
+        {
+            await Platform.PostAsync($"/api/v1/schedules/{id}:pause", new { });
+        }
+
+        async Task<List<JsonObject>> Fires(string overlap) =>
+            (await Platform.GetAsync($"/api/v1/schedules/{ids[overlap]}"))["recentFires"]!.AsArray().Select(f => f!.AsObject()).Reverse().ToList();
+
+        var skip = await Fires("skip");
+        Assert.Equal("started", (string?)skip[0]["outcome"]);
+        Assert.Contains(skip, f => (string?)f["outcome"] == "skipped");
+        Assert.All(skip.Where(f => (string?)f["outcome"] == "skipped"), f => Assert.Equal("", (string?)f["executionId"]));
+
+        // The buffered slot starts once the execution it waited for has finished.
+        var buffered = await WaitAsync(async () =>
+        {
+            var fires = await Fires("buffer_one");
+            var waiting = fires.FirstOrDefault(f => (string?)f["outcome"] is "buffered" or "started" && f != fires[0]
+                && (string?)f["executionId"] is { Length: > 0 });
+            return waiting is null ? null : fires;
+        });
+        Assert.Contains(buffered, f => (string?)f["outcome"] == "skipped");
+        var first = await Platform.WaitForExecutionAsync((string)buffered[0]["executionId"]!, Timeout);
+        var second = await Platform.GetAsync($"/api/v1/executions/{buffered.First(f => f != buffered[0] && (string?)f["executionId"] is { Length: > 0 })["executionId"]}");
+        Assert.True(Time((string)second["createdAt"]!) >= Time((string)first["finishedAt"]!), "the buffered slot started after the running one finished");
+
+        var cancel = await Fires("cancel_other");
+        var replaced = cancel.Where(f => (string?)f["outcome"] == "cancelled_previous").ToList();
+        Assert.NotEmpty(replaced);
+        var cancelled = await Platform.WaitForExecutionAsync((string)cancel[0]["executionId"]!, Timeout);
+        Assert.Equal("EXECUTION_STATUS_CANCELLED", (string?)cancelled["status"]);
+    }
+
+    [Fact]
     public async Task A_cron_schedule_in_a_time_zone_lists_its_slots_in_UTC()
     {
         var workflowId = await EchoWorkflowAsync();
