@@ -1,6 +1,7 @@
 using System.Globalization;
 using System.Text.Json.Nodes;
 using Grpc.Core;
+using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.Logging;
 using Npgsql;
 using Platform.Triggers.Domain;
@@ -15,10 +16,12 @@ namespace Platform.Triggers.Application;
 /// the commit leaves the slot due; firing it again calls Start with the same key and gets the same execution.
 /// </summary>
 public sealed class ScheduleFirer(
-    NpgsqlDataSource dataSource, ScheduleStore store, ExecutionStarter executions, TimeProvider clock, ILogger<ScheduleFirer> logger)
+    NpgsqlDataSource dataSource, ScheduleStore store, ExecutionStarter executions, TimeProvider clock, IConfiguration configuration,
+    ILogger<ScheduleFirer> logger)
 {
-    /// <summary>How late a slot may fire and still count as on time (a busy worker, a short restart).</summary>
-    public static readonly TimeSpan OnTimeTolerance = TimeSpan.FromMinutes(1);
+    /// <summary>How late a slot may fire and still count as on time (a busy worker, a short restart):
+    /// <c>Triggers:OnTimeToleranceSeconds</c>, default a minute. Later than that, the catch-up policy decides.</summary>
+    private readonly TimeSpan onTimeTolerance = TimeSpan.FromSeconds(configuration.GetValue("Triggers:OnTimeToleranceSeconds", 60.0));
 
     public static string IdempotencyKey(Guid scheduleId, DateTimeOffset slot) =>
         $"schedule:{scheduleId}:{slot.UtcDateTime.ToString("yyyy-MM-ddTHH:mm:ss.fffZ", CultureInfo.InvariantCulture)}";
@@ -36,7 +39,7 @@ public sealed class ScheduleFirer(
         }
 
         var due = schedule.Timing().Due(ScheduleRecord.Utc(schedule.NextFireAt!.Value), now,
-            PolicyNames.CatchUp(schedule.CatchUp), OnTimeTolerance);
+            PolicyNames.CatchUp(schedule.CatchUp), onTimeTolerance);
         var buffered = ScheduleRecord.Utc(schedule.BufferedSlot);
         if (due.Fire is { } slot)
         {
