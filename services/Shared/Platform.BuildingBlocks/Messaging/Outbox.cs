@@ -29,18 +29,24 @@ public sealed class Outbox(string schema)
 
     /// <summary>Records <paramref name="message"/> for publishing; <paramref name="messageId"/> is deterministic so
     /// consumers can deduplicate a message that is relayed twice.</summary>
-    public async Task AddAsync<T>(IDbConnection connection, IDbTransaction transaction, Guid messageId, T message)
+    /// <param name="notify">false: no NOTIFY wakes the relays; the caller wakes this process's relay after the commit
+    /// (<see cref="WakeLocalRelay"/>). For hot paths: PostgreSQL commits notifying transactions one at a time.</param>
+    public async Task AddAsync<T>(IDbConnection connection, IDbTransaction transaction, Guid messageId, T message,
+        bool notify = true)
         where T : class
     {
         var sql = $"""
             INSERT INTO {Schema}.outbox (message_id, message_type, payload)
             VALUES (@messageId, @messageType, @payload::jsonb)
             ON CONFLICT (message_id) DO NOTHING;
-            SELECT pg_notify('{Channel}', '');
+            {(notify ? $"SELECT pg_notify('{Channel}', '');" : "")}
             """;
         var (messageType, payload) = Serialize(message);
         await connection.ExecuteAsync(sql, new { messageId, messageType, payload }, transaction);
     }
+
+    /// <summary>Wakes the relay of this outbox in this process (after a commit that did not NOTIFY).</summary>
+    public void WakeLocalRelay(PgNotificationHub notifications) => notifications.Channel(Channel).Pulse();
 }
 
 public static class OutboxSql

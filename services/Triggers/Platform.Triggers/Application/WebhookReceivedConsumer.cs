@@ -4,6 +4,7 @@ using Microsoft.Extensions.DependencyInjection;
 using Npgsql;
 using Platform.BuildingBlocks;
 using Platform.BuildingBlocks.Messaging;
+using Platform.BuildingBlocks.Persistence;
 using Platform.Triggers.Contracts;
 using Platform.WebhookIngress.Contracts;
 
@@ -16,7 +17,8 @@ namespace Platform.Triggers.Application;
 /// </summary>
 public sealed class WebhookReceivedConsumer(
     TriggerCache triggers, TriggerFiring firing, NpgsqlDataSource dataSource,
-    [FromKeyedServices(TriggersModule.Schema)] Outbox outbox, TimeProvider clock) : IConsumer<WebhookReceived>
+    [FromKeyedServices(TriggersModule.Schema)] Outbox outbox, PgNotificationHub notifications, TimeProvider clock)
+    : IConsumer<WebhookReceived>
 {
     public static string IdempotencyKey(Guid triggerId, string dedupeKey) => $"webhook:{triggerId}:{dedupeKey}";
 
@@ -30,9 +32,12 @@ public sealed class WebhookReceivedConsumer(
 
         await using var connection = await dataSource.OpenConnectionAsync(context.CancellationToken);
         await using var transaction = await connection.BeginTransactionAsync(context.CancellationToken);
+        // One answer per delivery: woken in-process rather than by a NOTIFY, which would serialize these commits.
         await outbox.AddAsync(connection, transaction, DeterministicGuid.Create(m.DeliveryId.ToString(), "processed"),
-            new WebhookDeliveryProcessed(m.DeliveryId, m.TriggerId, result.Outcome, result.ExecutionId, result.Detail, clock.GetUtcNow()));
+            new WebhookDeliveryProcessed(m.DeliveryId, m.TriggerId, result.Outcome, result.ExecutionId, result.Detail, clock.GetUtcNow()),
+            notify: false);
         await transaction.CommitAsync(context.CancellationToken);
+        outbox.WakeLocalRelay(notifications);
     }
 
     /// <summary>The body as JSON; a body that is not JSON is the string <c>{"body": "..."}</c>.</summary>

@@ -35,10 +35,9 @@ public sealed record AcceptedDelivery(Guid Id, Guid TriggerId, string DedupeKey,
 public sealed class DeliveryStore(NpgsqlDataSource dataSource,
     [Microsoft.Extensions.DependencyInjection.FromKeyedServices(IngressModule.Schema)] Outbox outbox, PgNotificationHub notifications)
 {
-    // This process's relay of the ingress outbox, woken in-process: a NOTIFY per delivery would serialize the
+    // This process's relay of the ingress outbox is woken in-process: a NOTIFY per delivery would serialize the
     // commits (PostgreSQL orders notifying commits under one lock) and cap the ingress at one fsync at a time.
     // Every ingress replica relays its own deliveries; a row left by a crashed one is taken when the relay starts.
-    private readonly Signal relay = notifications.Channel(outbox.Channel);
 
     private const string Columns = """
         id AS Id, trigger_id AS TriggerId, status AS Status, reason AS Reason, dedupe_key AS DedupeKey,
@@ -70,22 +69,32 @@ public sealed class DeliveryStore(NpgsqlDataSource dataSource,
             SELECT d.id, (SELECT count(*) FROM o) FROM d
             """;
         await using var connection = await dataSource.OpenConnectionAsync(cancellationToken);
-        var (id, sent) = await connection.QuerySingleAsync<(Guid, long)>(new CommandDefinition(sql, new
+        await using var command = new NpgsqlCommand(sql, connection);
+        command.Parameters.Add(new NpgsqlParameter<Guid>("Id", delivery.Id));
+        command.Parameters.Add(new NpgsqlParameter<Guid>("TriggerId", delivery.TriggerId));
+        command.Parameters.Add(new NpgsqlParameter<string>("DedupeKey", delivery.DedupeKey));
+        command.Parameters.Add(new NpgsqlParameter<string>("headers", JsonSerializer.Serialize(delivery.Headers)));
+        command.Parameters.Add(new NpgsqlParameter<byte[]>("Body", delivery.Body));
+        command.Parameters.Add(new NpgsqlParameter<int>("bodyBytes", delivery.Body.Length));
+        command.Parameters.Add(new NpgsqlParameter("ReplayOf", NpgsqlTypes.NpgsqlDbType.Uuid) { Value = (object?)delivery.ReplayOf ?? DBNull.Value });
+        command.Parameters.Add(new NpgsqlParameter<DateTimeOffset>("ReceivedAt", delivery.ReceivedAt));
+        command.Parameters.Add(new NpgsqlParameter<string>("messageType", messageType));
+        command.Parameters.Add(new NpgsqlParameter<string>("payload", payload));
+        // Prepared once per pooled connection (Npgsql keeps it): the ingress's one statement is not planned again
+        // for every delivery.
+        await command.PrepareAsync(cancellationToken);
+        Guid id;
+        long sent;
+        await using (var reader = await command.ExecuteReaderAsync(cancellationToken))
         {
-            delivery.Id,
-            delivery.TriggerId,
-            delivery.DedupeKey,
-            headers = JsonSerializer.Serialize(delivery.Headers),
-            delivery.Body,
-            bodyBytes = delivery.Body.Length,
-            delivery.ReplayOf,
-            delivery.ReceivedAt,
-            messageType,
-            payload,
-        }, cancellationToken: cancellationToken));
+            await reader.ReadAsync(cancellationToken);
+            id = reader.GetGuid(0);
+            sent = reader.GetInt64(1);
+        }
+
         if (sent > 0)
         {
-            relay.Pulse();
+            outbox.WakeLocalRelay(notifications);
         }
 
         return (id, id != delivery.Id);
