@@ -2,6 +2,7 @@
 # Runs the benchmarks on the Standalone host (Release build, local PostgreSQL) and prints the figures.
 # Usage: tests/Benchmarks/run.sh [runs] [executions]   (everything)
 #        tests/Benchmarks/run.sh queue [jobs] [connections]   (the job queue alone: dispatch latency, throughput)
+#        tests/Benchmarks/run.sh webhooks [count] [concurrency]   (the webhook ingress alone)
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 bash deploy/local/services.sh

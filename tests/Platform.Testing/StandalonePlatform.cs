@@ -62,6 +62,14 @@ public sealed class StandalonePlatform : IAsyncDisposable
 
     public async Task KillAsync() => await process.KillAsync();
 
+    /// <summary>The same command again after <see cref="KillAsync"/>: a downtime as long as the caller waited.</summary>
+    public async Task StartAgainAsync()
+    {
+        await process.DisposeAsync();
+        process = ServiceProcess.Start("services/Standalone/Platform.Standalone", "Platform.Standalone", environment);
+        await WaitReadyAsync();
+    }
+
     private async Task WaitReadyAsync()
     {
         await process.WaitHealthyAsync(RestUrl + "/healthz", TimeSpan.FromSeconds(60));

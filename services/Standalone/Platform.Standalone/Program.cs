@@ -6,6 +6,8 @@ using Platform.Execution.Temporal;
 using Platform.RunnerRegistry;
 using Platform.ServiceDefaults;
 using Platform.Standalone;
+using Platform.Triggers;
+using Platform.WebhookIngress;
 
 var builder = PlatformWebApplication.CreateBuilder(args);
 builder.AddServiceDefaults("platform-standalone");
@@ -14,7 +16,10 @@ builder.AddDefinitions();
 builder.AddRunnerRegistry();
 builder.AddExecutionWithEngine();
 builder.EnqueueJobsInProcess();
-builder.AddPlatformMessaging(ExecutionModule.AddExecutionConsumers);
+builder.AddTriggers();
+builder.AddWebhookIngress();
+builder.AddPlatformMessaging(ExecutionModule.AddExecutionConsumers, TriggersModule.AddTriggersConsumers,
+    IngressModule.AddIngressConsumers);
 builder.AddEmbeddedRunner();
 
 var app = builder.Build();
@@ -28,4 +33,6 @@ app.MapDefaultEndpoints();
 app.MapDefinitions();
 app.MapRunnerRegistry();
 app.MapExecution();
+app.MapTriggers();
+app.MapWebhookIngress();
 app.Run();

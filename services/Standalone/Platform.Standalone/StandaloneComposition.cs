@@ -16,6 +16,10 @@ internal static class StandaloneComposition
         {
             ["Services:Definitions"] = grpc,
             ["Services:RunnerRegistry"] = grpc,
+            ["Services:Execution"] = grpc,
+            ["Services:Triggers"] = grpc,
+            // Webhooks are received on this host's REST port.
+            ["Triggers:WebhookBaseUrl"] = builder.Configuration["Kestrel:Endpoints:Rest:Url"] ?? "http://127.0.0.1:8080",
         });
         return builder;
     }

@@ -1,13 +1,22 @@
 using System.Globalization;
 using Platform.Benchmarks;
 
-// Usage: platform-benchmarks [runs] [executions]   (see tests/Benchmarks/run.sh): everything
-//        platform-benchmarks queue [jobs] [connections]: the job queue alone
+// Usage: platform-benchmarks [runs] [executions]              (see tests/Benchmarks/run.sh): everything
+//        platform-benchmarks queue [jobs] [connections]      (the job queue alone)
+//        platform-benchmarks webhooks [count] [concurrency]   (the webhook ingress alone)
 if (args is ["queue", ..])
 {
     var jobs = args.Length > 1 ? int.Parse(args[1], CultureInfo.InvariantCulture) : 5000;
     var connections = args.Length > 2 ? int.Parse(args[2], CultureInfo.InvariantCulture) : 8;
     await QueueBenchmark.RunAsync(dispatchJobs: 500, throughputJobs: jobs, connections: connections);
+    return;
+}
+
+if (args is ["webhooks", ..])
+{
+    var count = args.Length > 1 ? int.Parse(args[1], CultureInfo.InvariantCulture) : 20_000;
+    var concurrency = args.Length > 2 ? int.Parse(args[2], CultureInfo.InvariantCulture) : 32;
+    await WebhookBenchmark.RunAsync(count, concurrency, sequential: 100);
     return;
 }
 
@@ -18,3 +27,5 @@ Console.WriteLine();
 await ThroughputBenchmark.RunAsync(executions, concurrency: 16, runnerCapacity: 8);
 Console.WriteLine();
 await QueueBenchmark.RunAsync(dispatchJobs: 500, throughputJobs: 5000, connections: 8);
+Console.WriteLine();
+await WebhookBenchmark.RunAsync(20_000, concurrency: 32, sequential: 100);

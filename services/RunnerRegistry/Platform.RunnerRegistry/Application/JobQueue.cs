@@ -178,7 +178,7 @@ internal sealed class JobQueue
         var messageId = DeterministicGuid.Create(jobId.ToString(), attempt.ToString(), "started");
         var message = new JobStarted(jobId, started.ExecutionId, started.StepName, started.StepAttempt, attempt, runner.Id,
             started.StartedAtUtc);
-        await outbox.AddForPublishAfterCommitAsync(connection, transaction, messageId, message);
+        await outbox.AddAsync(connection, transaction, messageId, message, notify: false);
         await transaction.CommitAsync(cancellationToken);
         await publisher.PublishAsync(messageId, message);
     }
@@ -225,7 +225,7 @@ internal sealed class JobQueue
         var message = new JobFinished(jobId, finished.ExecutionId, finished.StepName, finished.StepAttempt, attempt, runner.Id,
             finished.Status.ToOutcome(), result.ExitCode, result.Outputs, NullIfEmpty(finished.Error),
             NullIfEmpty(result.OutputTail), finished.StartedAtUtc, finished.FinishedAtUtc);
-        await outbox.AddForPublishAfterCommitAsync(connection, transaction, messageId, message);
+        await outbox.AddAsync(connection, transaction, messageId, message, notify: false);
         await JobLogStore.NotifyAsync(connection, transaction); // the job's log is complete: wake its followers
         await transaction.CommitAsync(cancellationToken);
         await publisher.PublishAsync(messageId, message);

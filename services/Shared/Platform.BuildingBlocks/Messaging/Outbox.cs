@@ -22,38 +22,31 @@ public sealed class Outbox(string schema)
     public string Schema { get; } = schema;
     public string Channel { get; } = schema + "_outbox";
 
+    /// <summary>The <c>message_type</c> and <c>payload</c> of a message's outbox row, for a caller that writes the row
+    /// within a statement of its own (the webhook ingress records a delivery and its event in one round trip).</summary>
+    public static (string MessageType, string Payload) Serialize<T>(T message) where T : class =>
+        (MessageTypes.NameOf(typeof(T)), JsonSerializer.Serialize(message, MessageTypes.Json));
+
     /// <summary>Records <paramref name="message"/> for publishing; <paramref name="messageId"/> is deterministic so
     /// consumers can deduplicate a message that is relayed twice.</summary>
-    public Task AddAsync<T>(IDbConnection connection, IDbTransaction transaction, Guid messageId, T message)
-        where T : class =>
-        AddAsync(connection, transaction, messageId, message, notifyRelay: true);
-
-    /// <summary>
-    /// Records <paramref name="message"/> for the writer to publish itself right after its commit
-    /// (<see cref="OutboxPublisher"/>): the relay is not woken for it, and picks it up only if that publish fails or
-    /// never happens (a crash: when the relay starts, or on another replica's safety-net pass).
-    /// </summary>
-    public Task AddForPublishAfterCommitAsync<T>(IDbConnection connection, IDbTransaction transaction, Guid messageId, T message)
-        where T : class =>
-        AddAsync(connection, transaction, messageId, message, notifyRelay: false);
-
-    private async Task AddAsync<T>(IDbConnection connection, IDbTransaction transaction, Guid messageId, T message, bool notifyRelay)
+    /// <param name="notify">false: no NOTIFY wakes the relays; the caller wakes this process's relay after the commit
+    /// (<see cref="WakeLocalRelay"/>). For hot paths: PostgreSQL commits notifying transactions one at a time.</param>
+    public async Task AddAsync<T>(IDbConnection connection, IDbTransaction transaction, Guid messageId, T message,
+        bool notify = true)
         where T : class
     {
-        var notify = notifyRelay ? $"SELECT pg_notify('{Channel}', '');" : "";
         var sql = $"""
             INSERT INTO {Schema}.outbox (message_id, message_type, payload)
             VALUES (@messageId, @messageType, @payload::jsonb)
             ON CONFLICT (message_id) DO NOTHING;
-            {notify}
+            {(notify ? $"SELECT pg_notify('{Channel}', '');" : "")}
             """;
-        await connection.ExecuteAsync(sql, new
-        {
-            messageId,
-            messageType = MessageTypes.NameOf(typeof(T)),
-            payload = JsonSerializer.Serialize(message, MessageTypes.Json),
-        }, transaction);
+        var (messageType, payload) = Serialize(message);
+        await connection.ExecuteAsync(sql, new { messageId, messageType, payload }, transaction);
     }
+
+    /// <summary>Wakes the relay of this outbox in this process (after a commit that did not NOTIFY).</summary>
+    public void WakeLocalRelay(PgNotificationHub notifications) => notifications.Channel(Channel).Pulse();
 }
 
 public static class OutboxSql
@@ -79,10 +72,11 @@ internal static class MessageTypes
 }
 
 /// <summary>
-/// Publishes a message its writer has just committed to the outbox (<see cref="Outbox.AddForPublishAfterCommitAsync"/>)
-/// at once, then forgets its row: the relay's round trips stay off the path of a message that is waited for (a job's
+/// Publishes a message its writer has just committed to the outbox without a NOTIFY (<see cref="Outbox.AddAsync"/>
+/// with <c>notify: false</c>) at once, then forgets its row: the relay's round trips stay off the path of a message that is waited for (a job's
 /// end, which the next step waits on). Publishing twice is harmless (consumers keep an inbox); a failure leaves the
-/// row to the relay, woken at once.
+/// row to the relay, woken at once; a crash before it leaves it to the relay when it starts (or to another replica's
+/// safety-net pass).
 /// </summary>
 public sealed class OutboxPublisher(
     Outbox outbox, NpgsqlDataSource dataSource, PgNotificationHub notifications, IBus bus, ILogger<OutboxPublisher> logger)

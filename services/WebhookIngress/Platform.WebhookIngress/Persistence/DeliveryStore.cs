@@ -1,0 +1,186 @@
+using System.Text.Json;
+using Dapper;
+using Npgsql;
+using Platform.BuildingBlocks.Messaging;
+using Platform.BuildingBlocks.Persistence;
+using Platform.Triggers.Contracts;
+using Platform.WebhookIngress.Contracts;
+
+namespace Platform.WebhookIngress.Persistence;
+
+/// <summary>A delivery as listed (times in UTC).</summary>
+public sealed record DeliveryRecord(
+    Guid Id,
+    Guid TriggerId,
+    string Status,
+    string? Reason,
+    string? DedupeKey,
+    int Duplicates,
+    int BodyBytes,
+    Guid? ReplayOf,
+    DateTime ReceivedAt,
+    string? Outcome,
+    Guid? ExecutionId,
+    string? Detail,
+    DateTime? ProcessedAt);
+
+/// <summary>An accepted delivery as it goes to Triggers.</summary>
+public sealed record AcceptedDelivery(Guid Id, Guid TriggerId, string DedupeKey, byte[] Body,
+    IReadOnlyDictionary<string, string> Headers, DateTimeOffset ReceivedAt, Guid? ReplayOf)
+{
+    public WebhookReceived ToMessage() => new(Id, TriggerId, DedupeKey, System.Text.Encoding.UTF8.GetString(Body), Headers,
+        ReceivedAt, ReplayOf);
+}
+
+public sealed class DeliveryStore(NpgsqlDataSource dataSource,
+    [Microsoft.Extensions.DependencyInjection.FromKeyedServices(IngressModule.Schema)] Outbox outbox, PgNotificationHub notifications)
+{
+    // This process's relay of the ingress outbox is woken in-process: a NOTIFY per delivery would serialize the
+    // commits (PostgreSQL orders notifying commits under one lock) and cap the ingress at one fsync at a time.
+    // Every ingress replica relays its own deliveries; a row left by a crashed one is taken when the relay starts.
+
+    private const string Columns = """
+        id AS Id, trigger_id AS TriggerId, status AS Status, reason AS Reason, dedupe_key AS DedupeKey,
+        duplicates AS Duplicates, body_bytes AS BodyBytes, replay_of AS ReplayOf, received_at AS ReceivedAt,
+        outcome AS Outcome, execution_id AS ExecutionId, detail AS Detail, processed_at AS ProcessedAt
+        """;
+
+    /// <summary>
+    /// Records an accepted delivery and its <c>WebhookReceived</c> in one statement, so one round trip and one
+    /// commit make it durable; the relay is woken after the commit. A copy of a delivery already recorded (same trigger and dedupe key) only counts as a
+    /// duplicate of it: nothing is sent again.
+    /// </summary>
+    /// <returns>the delivery's id (the first copy's, for a duplicate), and whether it is a duplicate.</returns>
+    public async Task<(Guid Id, bool Duplicate)> AcceptAsync(AcceptedDelivery delivery, CancellationToken cancellationToken)
+    {
+        var (messageType, payload) = Outbox.Serialize(delivery.ToMessage());
+        const string sql = """
+            WITH d AS (
+                INSERT INTO ingress.deliveries (id, trigger_id, status, dedupe_key, headers, body, body_bytes, replay_of,
+                    received_at, message_id, sent_at)
+                VALUES (@Id, @TriggerId, 'accepted', @DedupeKey, @headers::jsonb, @Body, @bodyBytes, @ReplayOf,
+                    @ReceivedAt, @Id, @ReceivedAt)
+                ON CONFLICT (trigger_id, dedupe_key) DO UPDATE SET duplicates = ingress.deliveries.duplicates + 1
+                RETURNING id),
+            o AS (
+                INSERT INTO ingress.outbox (message_id, message_type, payload)
+                SELECT @Id, @messageType, @payload::jsonb FROM d WHERE d.id = @Id
+                RETURNING message_id)
+            SELECT d.id, (SELECT count(*) FROM o) FROM d
+            """;
+        await using var connection = await dataSource.OpenConnectionAsync(cancellationToken);
+        await using var command = new NpgsqlCommand(sql, connection);
+        command.Parameters.Add(new NpgsqlParameter<Guid>("Id", delivery.Id));
+        command.Parameters.Add(new NpgsqlParameter<Guid>("TriggerId", delivery.TriggerId));
+        command.Parameters.Add(new NpgsqlParameter<string>("DedupeKey", delivery.DedupeKey));
+        command.Parameters.Add(new NpgsqlParameter<string>("headers", JsonSerializer.Serialize(delivery.Headers)));
+        command.Parameters.Add(new NpgsqlParameter<byte[]>("Body", delivery.Body));
+        command.Parameters.Add(new NpgsqlParameter<int>("bodyBytes", delivery.Body.Length));
+        command.Parameters.Add(new NpgsqlParameter("ReplayOf", NpgsqlTypes.NpgsqlDbType.Uuid) { Value = (object?)delivery.ReplayOf ?? DBNull.Value });
+        command.Parameters.Add(new NpgsqlParameter<DateTimeOffset>("ReceivedAt", delivery.ReceivedAt));
+        command.Parameters.Add(new NpgsqlParameter<string>("messageType", messageType));
+        command.Parameters.Add(new NpgsqlParameter<string>("payload", payload));
+        // Prepared once per pooled connection (Npgsql keeps it): the ingress's one statement is not planned again
+        // for every delivery.
+        await command.PrepareAsync(cancellationToken);
+        Guid id;
+        long sent;
+        await using (var reader = await command.ExecuteReaderAsync(cancellationToken))
+        {
+            await reader.ReadAsync(cancellationToken);
+            id = reader.GetGuid(0);
+            sent = reader.GetInt64(1);
+        }
+
+        if (sent > 0)
+        {
+            outbox.WakeLocalRelay(notifications);
+        }
+
+        return (id, id != delivery.Id);
+    }
+
+    /// <summary>Records a delivery that failed verification (without its body): it starts nothing.</summary>
+    public async Task RejectAsync(Guid id, Guid triggerId, string reason, IReadOnlyDictionary<string, string> headers, int bodyBytes,
+        DateTimeOffset receivedAt, CancellationToken cancellationToken)
+    {
+        await using var connection = await dataSource.OpenConnectionAsync(cancellationToken);
+        await connection.ExecuteAsync(new CommandDefinition("""
+            INSERT INTO ingress.deliveries (id, trigger_id, status, reason, headers, body_bytes, received_at)
+            VALUES (@id, @triggerId, 'rejected', @reason, @headers::jsonb, @bodyBytes, @receivedAt)
+            """, new { id, triggerId, reason, headers = JsonSerializer.Serialize(headers), bodyBytes, receivedAt },
+            cancellationToken: cancellationToken));
+    }
+
+    public async Task<IReadOnlyList<DeliveryRecord>> ListAsync(Guid triggerId, string? status, int offset, int limit)
+    {
+        await using var connection = await dataSource.OpenConnectionAsync();
+        return (await connection.QueryAsync<DeliveryRecord>($"""
+            SELECT {Columns} FROM ingress.deliveries
+            WHERE trigger_id = @triggerId AND (@status::text IS NULL OR status = @status)
+            ORDER BY received_at DESC, id DESC OFFSET @offset LIMIT @limit
+            """, new { triggerId, status, offset, limit })).AsList();
+    }
+
+    public async Task<DeliveryRecord?> GetAsync(Guid triggerId, Guid id)
+    {
+        await using var connection = await dataSource.OpenConnectionAsync();
+        return await connection.QuerySingleOrDefaultAsync<DeliveryRecord>(
+            $"SELECT {Columns} FROM ingress.deliveries WHERE trigger_id = @triggerId AND id = @id", new { triggerId, id });
+    }
+
+    /// <summary>The stored request of an accepted delivery (for a replay).</summary>
+    public async Task<(byte[] Body, Dictionary<string, string> Headers)?> RequestAsync(Guid id)
+    {
+        await using var connection = await dataSource.OpenConnectionAsync();
+        var row = await connection.QuerySingleOrDefaultAsync<(byte[]? Body, string Headers)>(
+            "SELECT body, headers::text FROM ingress.deliveries WHERE id = @id AND status = 'accepted'", new { id });
+        return row.Body is null ? null : (row.Body, JsonSerializer.Deserialize<Dictionary<string, string>>(row.Headers)!);
+    }
+
+    /// <summary>Triggers' answer; the first one counts (a repeated answer of a redelivery says the same).</summary>
+    public async Task MarkProcessedAsync(WebhookDeliveryProcessed processed, CancellationToken cancellationToken)
+    {
+        await using var connection = await dataSource.OpenConnectionAsync(cancellationToken);
+        await connection.ExecuteAsync(new CommandDefinition("""
+            UPDATE ingress.deliveries
+            SET outcome = @Outcome, execution_id = @ExecutionId, detail = @Detail, processed_at = @ProcessedAt
+            WHERE id = @DeliveryId AND processed_at IS NULL
+            """, processed, cancellationToken: cancellationToken));
+    }
+
+    /// <summary>
+    /// Puts a fresh <c>WebhookReceived</c> into the outbox for accepted deliveries that Triggers has not answered
+    /// although their last message left the outbox before <paramref name="sentBefore"/>: a message lost with an
+    /// in-memory bus when the process died, or dropped after its retries.
+    /// </summary>
+    /// <returns>how many were sent again.</returns>
+    public async Task<int> ResendUnansweredAsync(DateTimeOffset sentBefore, DateTimeOffset now, int limit, CancellationToken cancellationToken)
+    {
+        await using var connection = await dataSource.OpenConnectionAsync(cancellationToken);
+        await using var transaction = await connection.BeginTransactionAsync(cancellationToken);
+        var rows = (await connection.QueryAsync<PendingRow>(new CommandDefinition("""
+            SELECT id AS Id, trigger_id AS TriggerId, dedupe_key AS DedupeKey, body AS Body, headers::text AS Headers,
+                   received_at AS ReceivedAt, replay_of AS ReplayOf
+            FROM ingress.deliveries d
+            WHERE status = 'accepted' AND processed_at IS NULL AND sent_at < @sentBefore
+              AND NOT EXISTS (SELECT 1 FROM ingress.outbox o WHERE o.message_id = d.message_id)
+            ORDER BY sent_at LIMIT @limit FOR UPDATE SKIP LOCKED
+            """, new { sentBefore, limit }, transaction, cancellationToken: cancellationToken))).AsList();
+        foreach (var row in rows)
+        {
+            var messageId = Guid.CreateVersion7();
+            var delivery = new AcceptedDelivery(row.Id, row.TriggerId, row.DedupeKey, row.Body,
+                JsonSerializer.Deserialize<Dictionary<string, string>>(row.Headers)!,
+                new DateTimeOffset(row.ReceivedAt, TimeSpan.Zero), row.ReplayOf);
+            await outbox.AddAsync(connection, transaction, messageId, delivery.ToMessage());
+            await connection.ExecuteAsync("UPDATE ingress.deliveries SET message_id = @messageId, sent_at = @now WHERE id = @Id",
+                new { messageId, now, row.Id }, transaction);
+        }
+
+        await transaction.CommitAsync(cancellationToken);
+        return rows.Count;
+    }
+
+    private sealed record PendingRow(Guid Id, Guid TriggerId, string DedupeKey, byte[] Body, string Headers, DateTime ReceivedAt, Guid? ReplayOf);
+}

@@ -1,0 +1,149 @@
+using System.Diagnostics;
+using System.Globalization;
+using System.Net;
+using System.Security.Cryptography;
+using System.Text;
+using Dapper;
+using Npgsql;
+using Platform.Testing;
+
+namespace Platform.Benchmarks;
+
+/// <summary>
+/// The webhook ingress on the Standalone host: accepted webhooks per second and the acknowledgement latency
+/// (request sent → 202 received, p50/p99) under concurrent HMAC-signed deliveries, each of which starts an
+/// execution (a one-step approval workflow, so no job processes compete with the ingress); then, one delivery at
+/// a time, the time from the acknowledgement to the first step's job being enqueued and leased by the runner.
+/// The load generator runs on the same machine as the platform and PostgreSQL.
+/// </summary>
+internal static class WebhookBenchmark
+{
+    public static async Task RunAsync(int webhooks, int concurrency, int sequential)
+    {
+        await using var platform = await StandalonePlatform.StartAsync();
+        using var http = new HttpClient(new SocketsHttpHandler { MaxConnectionsPerServer = concurrency })
+        {
+            Timeout = TimeSpan.FromSeconds(30),
+        };
+        await using var connection = new NpgsqlConnection(platform.ConnectionString);
+
+        var approval = (string)(await platform.PostAsync("/api/v1/workflows", new
+        {
+            name = "Webhook load",
+            steps = new[] { new { name = "approve", type = "approval" } },
+        }))["id"]!;
+        // First with a trigger whose filter drops every delivery once recorded (no execution: Triggers answers each
+        // at once, alongside the load), then the same load with every delivery starting an execution.
+        foreach (var (filter, what) in new[] { ("inputs.event == 'none'", "filtered out by the trigger (no executions)"),
+                     ("", "each starting an execution") })
+        {
+            var trigger = await platform.PostAsync("/api/v1/triggers", new { workflow_id = approval, type = "webhook", filter });
+            var url = (string)trigger["url"]!;
+            var secret = (string)trigger["secret"]!;
+            var before = await connection.ExecuteScalarAsync<long>("SELECT count(*) FROM ingress.deliveries WHERE processed_at IS NOT NULL");
+
+            // Warm-up (JIT, connection pools, the trigger cache), not measured.
+            await SendAsync(http, url, secret, "warm", 300, concurrency);
+            var clock = Stopwatch.StartNew();
+            var latencies = await SendAsync(http, url, secret, "load", webhooks, concurrency);
+            var elapsed = clock.Elapsed;
+
+            var total = webhooks + 300;
+            while (await connection.ExecuteScalarAsync<long>(
+                       "SELECT count(*) FROM ingress.deliveries WHERE processed_at IS NOT NULL") < before + total)
+            {
+                await Task.Delay(100);
+            }
+
+            var drained = clock.Elapsed;
+            Console.WriteLine(string.Create(CultureInfo.InvariantCulture, $"""
+                webhook ingestion: {webhooks} HMAC-signed webhooks, {concurrency} concurrent senders, {what} (load average {LoadAverage()}):
+                  {webhooks / elapsed.TotalSeconds:F0} accepted webhooks/s ({elapsed.TotalSeconds:F1} s)
+                  acknowledgement latency p50 {Statistics.Percentile(latencies, 50):F1} ms, p99 {Statistics.Percentile(latencies, 99):F1} ms, max {latencies.Max():F1} ms
+                  all {total} deliveries processed by Triggers {drained.TotalSeconds:F1} s after the first was sent ({total / drained.TotalSeconds:F0}/s)
+                """));
+        }
+
+        var agent = (string)(await platform.PostAsync("/api/v1/agents", new { name = "true", command = new[] { "true" } }))["id"]!;
+        var work = (string)(await platform.PostAsync("/api/v1/workflows", new
+        {
+            name = "Webhook dispatch",
+            steps = new[] { new { name = "first", agent_id = agent }, new { name = "second", agent_id = agent } },
+        }))["id"]!;
+        var dispatchTrigger = await platform.PostAsync("/api/v1/triggers", new { workflow_id = work, type = "webhook" });
+        var enqueued = new List<double>();
+        var leased = new List<double>();
+        for (var i = 0; i < sequential + 5; i++)
+        {
+            var body = $$"""{"n":{{i}}}""";
+            var (acknowledgedAt, deliveryId) = await SendOneAsync(http, (string)dispatchTrigger["url"]!, (string)dispatchTrigger["secret"]!, body);
+            (DateTime Enqueued, DateTime Leased)? job = null;
+            while (job is null)
+            {
+                job = await connection.QuerySingleOrDefaultAsync<(DateTime, DateTime)?>("""
+                    SELECT j.enqueued_at, j.leased_at FROM ingress.deliveries d
+                    JOIN runners.jobs j ON j.execution_id = d.execution_id AND j.step_name = 'first'
+                    WHERE d.id = @deliveryId AND j.leased_at IS NOT NULL
+                    """, new { deliveryId });
+                if (job is null)
+                {
+                    await Task.Delay(2);
+                }
+            }
+
+            // The first five warm the path up.
+            if (i >= 5)
+            {
+                enqueued.Add((new DateTimeOffset(job.Value.Enqueued, TimeSpan.Zero) - acknowledgedAt).TotalMilliseconds);
+                leased.Add((new DateTimeOffset(job.Value.Leased, TimeSpan.Zero) - acknowledgedAt).TotalMilliseconds);
+            }
+        }
+
+        Console.WriteLine(string.Create(CultureInfo.InvariantCulture, $"""
+            acknowledgement -> first step's job, {sequential} webhooks one at a time:
+              enqueued in Runner-Registry p50 {Statistics.Percentile(enqueued, 50):F1} ms, p99 {Statistics.Percentile(enqueued, 99):F1} ms
+              leased by the runner (dispatched) p50 {Statistics.Percentile(leased, 50):F1} ms, p99 {Statistics.Percentile(leased, 99):F1} ms
+            """));
+    }
+
+    /// <summary>The machine's 1-minute load average: the figures mean little when other work shares the cores.</summary>
+    private static string LoadAverage() =>
+        File.Exists("/proc/loadavg") ? File.ReadAllText("/proc/loadavg").Split(' ')[0] : "unknown";
+
+    private static async Task<List<double>> SendAsync(HttpClient http, string url, string secret, string prefix, int count, int concurrency)
+    {
+        var latencies = new double[count];
+        var next = -1;
+        var senders = Enumerable.Range(0, concurrency).Select(async _ =>
+        {
+            int i;
+            while ((i = Interlocked.Increment(ref next)) < count)
+            {
+                var body = $$"""{"event":"push","sequence":{{i}},"ref":"refs/heads/main"}""";
+                var signature = Convert.ToHexStringLower(HMACSHA256.HashData(Encoding.UTF8.GetBytes(secret), Encoding.UTF8.GetBytes(body)));
+                using var request = new HttpRequestMessage(HttpMethod.Post, url) { Content = new StringContent(body, Encoding.UTF8, "application/json") };
+                request.Headers.Add("X-Webhook-Signature", signature);
+                request.Headers.Add("X-Webhook-Id", $"{prefix}-{i}");
+                var started = Stopwatch.GetTimestamp();
+                using var response = await http.SendAsync(request);
+                latencies[i] = Stopwatch.GetElapsedTime(started).TotalMilliseconds;
+                if (response.StatusCode != HttpStatusCode.Accepted)
+                {
+                    throw new InvalidOperationException($"webhook {i}: HTTP {(int)response.StatusCode}: {await response.Content.ReadAsStringAsync()}");
+                }
+            }
+        });
+        await Task.WhenAll(senders);
+        return [.. latencies];
+    }
+
+    private static async Task<(DateTimeOffset AcknowledgedAt, Guid DeliveryId)> SendOneAsync(HttpClient http, string url, string secret, string body)
+    {
+        using var request = new HttpRequestMessage(HttpMethod.Post, url) { Content = new StringContent(body, Encoding.UTF8, "application/json") };
+        request.Headers.Add("X-Webhook-Signature", Convert.ToHexStringLower(HMACSHA256.HashData(Encoding.UTF8.GetBytes(secret), Encoding.UTF8.GetBytes(body))));
+        using var response = await http.SendAsync(request);
+        var acknowledgedAt = DateTimeOffset.UtcNow;
+        var answer = System.Text.Json.JsonDocument.Parse(await response.Content.ReadAsStringAsync());
+        return (acknowledgedAt, answer.RootElement.GetProperty("delivery_id").GetGuid());
+    }
+}

@@ -1,0 +1,28 @@
+using Microsoft.Extensions.Logging.Abstractions;
+using Npgsql;
+using Platform.BuildingBlocks.Messaging;
+using Platform.BuildingBlocks.Persistence;
+using Platform.Testing;
+using Platform.Triggers;
+using Platform.WebhookIngress;
+
+namespace Platform.Triggers.Tests;
+
+/// <summary>A database of its own with the triggers and ingress schemas migrated, on the real PostgreSQL.</summary>
+public sealed class DatabaseFixture : IAsyncLifetime
+{
+    public NpgsqlDataSource DataSource { get; private set; } = null!;
+    public Outbox IngressOutbox { get; } = new(IngressModule.Schema);
+
+    public async Task InitializeAsync()
+    {
+        var connectionString = await TestDatabase.CreateAsync("triggers");
+        MigrationHostedService.MigrateAll([
+            new SchemaMigrations(TriggersModule.Schema, typeof(TriggersModule).Assembly),
+            new SchemaMigrations(IngressModule.Schema, typeof(IngressModule).Assembly),
+        ], connectionString, NullLogger.Instance);
+        DataSource = NpgsqlDataSource.Create(connectionString);
+    }
+
+    public async Task DisposeAsync() => await DataSource.DisposeAsync();
+}
