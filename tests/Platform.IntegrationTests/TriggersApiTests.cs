@@ -276,6 +276,34 @@ public sealed class TriggersApiTests(StandaloneFixture fixture) : IClassFixture<
     }
 
     [Fact]
+    public async Task A_Standard_Webhooks_delivery_is_verified_and_deduplicated_by_its_webhook_id()
+    {
+        var workflowId = await EchoWorkflowAsync();
+        var trigger = await Platform.PostAsync("/api/v1/triggers", new { workflow_id = workflowId, type = "webhook", verification = "standard-webhooks" });
+        var secret = (string)trigger["secret"]!;
+        Assert.StartsWith("whsec_", secret);
+        const string body = """{"type":"invoice.paid","data":{"id":"in_1"}}""";
+        (string, string)[] Headers(string id, DateTimeOffset at)
+        {
+            var timestamp = at.ToUnixTimeSeconds().ToString(CultureInfo.InvariantCulture);
+            var signature = Convert.ToBase64String(System.Security.Cryptography.HMACSHA256.HashData(
+                Convert.FromBase64String(secret["whsec_".Length..]), System.Text.Encoding.UTF8.GetBytes($"{id}.{timestamp}.{body}")));
+            return [("webhook-id", id), ("webhook-timestamp", timestamp), ("webhook-signature", "v1," + signature)];
+        }
+
+        var first = await Webhooks.PostAsync(Platform.Http, (string)trigger["url"]!, body, Headers("msg_1", DateTimeOffset.UtcNow));
+        var again = await Webhooks.PostAsync(Platform.Http, (string)trigger["url"]!, body, Headers("msg_1", DateTimeOffset.UtcNow));
+        var stale = await Webhooks.PostAsync(Platform.Http, (string)trigger["url"]!, body, Headers("msg_2", DateTimeOffset.UtcNow.AddMinutes(-10)));
+
+        Assert.Equal([202, 202, 401], new[] { first.Status, again.Status, stale.Status });
+        Assert.Equal((string?)first.Answer["delivery_id"], (string?)again.Answer["delivery_id"]);
+        Assert.Equal("webhook-timestamp is more than 5 minutes from now", (string?)stale.Answer["error"]);
+        var delivery = await Webhooks.WaitProcessedAsync(Platform, (string)trigger["id"]!, (string)first.Answer["delivery_id"]!, Timeout);
+        Assert.Equal("id:msg_1", (string?)delivery["dedupeKey"]);
+        Assert.Equal("started", (string?)delivery["outcome"]);
+    }
+
+    [Fact]
     public async Task A_delivery_can_be_replayed_and_starts_a_new_execution()
     {
         var workflowId = await EchoWorkflowAsync();

@@ -72,9 +72,9 @@ public sealed class DeliveryStoreTests(DatabaseFixture db) : IClassFixture<Datab
         Assert.Equal(1, await OutboxMessagesFor(delivery.Id));
 
         var executionId = Guid.CreateVersion7();
-        await store.MarkProcessedAsync(new WebhookDeliveryProcessed(delivery.Id, trigger, "started", executionId, null, later), CancellationToken.None);
+        await store.MarkProcessedAsync([new WebhookDeliveryProcessed(delivery.Id, trigger, "started", executionId, null, later)], CancellationToken.None);
         // A second answer (of a redelivered message) changes nothing.
-        await store.MarkProcessedAsync(new WebhookDeliveryProcessed(delivery.Id, trigger, "failed", null, "late", later), CancellationToken.None);
+        await store.MarkProcessedAsync([new WebhookDeliveryProcessed(delivery.Id, trigger, "failed", null, "late", later)], CancellationToken.None);
         await using (var connection = await db.DataSource.OpenConnectionAsync())
         {
             await connection.ExecuteAsync("DELETE FROM ingress.outbox");

@@ -138,15 +138,24 @@ public sealed class DeliveryStore(NpgsqlDataSource dataSource,
         return row.Body is null ? null : (row.Body, JsonSerializer.Deserialize<Dictionary<string, string>>(row.Headers)!);
     }
 
-    /// <summary>Triggers' answer; the first one counts (a repeated answer of a redelivery says the same).</summary>
-    public async Task MarkProcessedAsync(WebhookDeliveryProcessed processed, CancellationToken cancellationToken)
+    /// <summary>Triggers' answers; the first one for a delivery counts (a repeated answer of a redelivery says the
+    /// same).</summary>
+    public async Task MarkProcessedAsync(IReadOnlyList<WebhookDeliveryProcessed> answers, CancellationToken cancellationToken)
     {
         await using var connection = await dataSource.OpenConnectionAsync(cancellationToken);
         await connection.ExecuteAsync(new CommandDefinition("""
-            UPDATE ingress.deliveries
-            SET outcome = @Outcome, execution_id = @ExecutionId, detail = @Detail, processed_at = @ProcessedAt
-            WHERE id = @DeliveryId AND processed_at IS NULL
-            """, processed, cancellationToken: cancellationToken));
+            UPDATE ingress.deliveries d
+            SET outcome = a.outcome, execution_id = a.execution_id, detail = a.detail, processed_at = a.processed_at
+            FROM unnest(@ids, @outcomes, @executions, @details, @times) AS a(id, outcome, execution_id, detail, processed_at)
+            WHERE d.id = a.id AND d.processed_at IS NULL
+            """, new
+        {
+            ids = answers.Select(a => a.DeliveryId).ToArray(),
+            outcomes = answers.Select(a => a.Outcome).ToArray(),
+            executions = answers.Select(a => a.ExecutionId).ToArray(),
+            details = answers.Select(a => a.Detail).ToArray(),
+            times = answers.Select(a => a.ProcessedAt).ToArray(),
+        }, cancellationToken: cancellationToken));
     }
 
     /// <summary>
