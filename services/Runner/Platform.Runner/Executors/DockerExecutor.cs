@@ -120,7 +120,17 @@ public sealed class DockerExecutor : IJobExecutor, IDisposable
         {
             error = JobRunResult.StoppedError;
             await StopContainerAsync(containerId, job);
-            exitCode = (await client.Containers.WaitContainerAsync(containerId, CancellationToken.None)).StatusCode;
+            try
+            {
+                // Bounded: an engine that fails to stop the container must not hold the job forever (it is removed
+                // with force below).
+                exitCode = (await client.Containers.WaitContainerAsync(containerId, CancellationToken.None)
+                    .WaitAsync(options.StopTimeout + CleanupTimeout)).StatusCode;
+            }
+            catch (TimeoutException)
+            {
+                exitCode = RunnerAgent.NotRunExitCode;
+            }
         }
 
         try
