@@ -1,4 +1,7 @@
 using Grpc.Core;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Hosting;
+using Microsoft.Extensions.Logging;
 using Platform.Protos.Runners.V1;
 using Platform.Runner;
 using static Platform.RunnerRegistry.Tests.RegistryDriver;
@@ -149,6 +152,34 @@ public sealed class RunnerControlTests(RegistryFixture f) : IClassFixture<Regist
         Assert.Equal((RunnerExitReason.Drained, 0), (exit.Reason, exit.ExitCode));
         var job = await f.GetJobAsync(jobId);
         Assert.Equal((JobState.Succeeded, "yes"), (job.State, job.Outputs["done"]));
+    }
+
+    [Theory]
+    [InlineData(false)]
+    [InlineData(true)]
+    public async Task A_drained_runner_stops_its_host_only_when_it_is_the_runner_program(bool stopHostWhenDrained)
+    {
+        var builder = Host.CreateApplicationBuilder();
+        builder.Logging.ClearProviders();
+        builder.Services.AddRunnerAgent(new RunnerOptions
+        {
+            Url = f.Address,
+            Token = await f.CreateTokenAsync(),
+            Name = Unique("hosted"),
+            StopHostWhenDrained = stopHostWhenDrained,
+        });
+        using var host = builder.Build();
+        await host.StartAsync();
+        var agent = host.Services.GetRequiredService<Platform.Runner.RunnerAgent>();
+
+        await f.Registry.DrainRunnerAsync(new DrainRunnerRequest { Id = await agent.Registered.WaitAsync(TimeSpan.FromSeconds(30)) });
+        var exit = await agent.Completion.WaitAsync(TimeSpan.FromSeconds(30));
+        await Task.Delay(200);
+
+        Assert.Equal(RunnerExitReason.Drained, exit.Reason);
+        var lifetime = host.Services.GetRequiredService<IHostApplicationLifetime>();
+        Assert.Equal(stopHostWhenDrained, lifetime.ApplicationStopping.IsCancellationRequested);
+        await host.StopAsync();
     }
 
     [Fact]

@@ -73,16 +73,20 @@ internal sealed class JobStore(NpgsqlDataSource dataSource)
     /// <summary>
     /// Leases the first queued job — in fair order: (jobs of its execution ahead of it, enqueued time) — whose labels
     /// the runner has and whose executor kinds overlap its own, unless the runner already holds as many jobs as its
-    /// capacity or was asked to drain. The runner row is locked first so that one runner's concurrent acquires cannot
-    /// exceed its capacity (the second statement takes a fresh snapshot after the lock). Both statements go in one
-    /// round trip. The lease names the runner's first kind the job accepts.
+    /// capacity or was asked to drain. The runner is locked first so that its concurrent acquires cannot exceed its
+    /// capacity (the later statements take fresh snapshots after the lock). The statements go in one round trip, in
+    /// one implicit transaction, which holds the lock to its end. The lease names the runner's first kind the job accepts.
     /// </summary>
+    /// <remarks>The runner is serialized with a transaction-scoped advisory lock rather than a row lock: every waiting
+    /// runner looks again whenever a job is queued, and a row lock writes WAL and dirties the runner's page each time.
+    /// </remarks>
     public async Task<LeaseAttempt> TryLeaseAsync(Guid runnerId, TimeSpan leaseTimeout, CancellationToken cancellationToken)
     {
         const string sql = """
+            SELECT pg_advisory_xact_lock(7261003, hashtext(@runnerId::text));
+
             SELECT drain_requested_at IS NOT NULL FROM runners.runners
-            WHERE id = @runnerId AND replaced_at IS NULL AND revoked_at IS NULL
-            FOR UPDATE;
+            WHERE id = @runnerId AND replaced_at IS NULL AND revoked_at IS NULL;
 
             WITH me AS (
                 SELECT r.id, r.labels, r.executors
@@ -113,6 +117,7 @@ internal sealed class JobStore(NpgsqlDataSource dataSource)
         await using var connection = await dataSource.OpenConnectionAsync(cancellationToken);
         await using var results = await connection.QueryMultipleAsync(new CommandDefinition(sql,
             new { runnerId, leaseSeconds = leaseTimeout.TotalSeconds }, cancellationToken: cancellationToken));
+        await results.ReadAsync<object>();
         var draining = (await results.ReadAsync<bool>()).ToList();
         var row = await results.ReadSingleOrDefaultAsync<LeaseRow>();
         return new LeaseAttempt(draining.Count > 0, draining is [true], row?.ToLease());
