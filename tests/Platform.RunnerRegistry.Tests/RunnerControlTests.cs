@@ -114,6 +114,33 @@ public sealed class RunnerControlTests(RegistryFixture f) : IClassFixture<Regist
     }
 
     [Fact]
+    public async Task A_job_only_the_latest_waiting_runner_can_take_reaches_it_at_once_past_the_waiters_woken_first()
+    {
+        var label = Unique("handoff");
+        var others = new List<Task<AcquireJobResponse>>();
+        for (var i = 0; i < 3; i++)
+        {
+            var other = await f.RegisterAsync([label]);
+            others.Add(f.Agent.AcquireJobAsync(new AcquireJobRequest { WaitSeconds = 20 }, other.Headers).ResponseAsync);
+        }
+
+        var gpu = await f.RegisterAsync([label, "gpu"]);
+        await Task.Delay(300); // the three plain runners wait longest: they are woken first
+        var waiting = f.Agent.AcquireJobAsync(new AcquireJobRequest { WaitSeconds = 20 }, gpu.Headers).ResponseAsync;
+        await Task.Delay(300);
+
+        var clock = System.Diagnostics.Stopwatch.StartNew();
+        var jobId = await f.EnqueueAsync([label, "gpu"]);
+        var lease = (await waiting.WaitAsync(TimeSpan.FromSeconds(20))).Job;
+
+        Assert.Equal(jobId, lease?.JobId);
+        Assert.InRange(clock.Elapsed, TimeSpan.Zero, TimeSpan.FromSeconds(2));
+        var plain = await f.EnqueueAsync([label]);
+        var served = await Task.WhenAny(others).WaitAsync(TimeSpan.FromSeconds(5));
+        Assert.Equal(plain, (await served).Job?.JobId);
+    }
+
+    [Fact]
     public async Task A_drained_runner_gets_no_new_job_is_told_so_and_still_completes_the_one_it_runs()
     {
         var label = Unique("drain");

@@ -39,7 +39,8 @@ internal sealed class JobStore(NpgsqlDataSource dataSource)
         """;
 
     /// <returns>How many of the jobs were new (the others were enqueued before: enqueueing is idempotent).</returns>
-    public async Task<int> EnqueueAsync(IReadOnlyList<NewJob> jobs, CancellationToken cancellationToken)
+    /// <param name="sender">The NOTIFY's payload: the enqueuing process, which wakes its own waiters itself.</param>
+    public async Task<int> EnqueueAsync(IReadOnlyList<NewJob> jobs, string sender, CancellationToken cancellationToken)
     {
         // One statement per job, in order, so each fair_rank counts the jobs of its execution inserted before it.
         const string insert = """
@@ -63,7 +64,8 @@ internal sealed class JobStore(NpgsqlDataSource dataSource)
         }), transaction, cancellationToken: cancellationToken));
         if (inserted > 0)
         {
-            await connection.ExecuteAsync(new CommandDefinition(NotifyJobs, transaction: transaction, cancellationToken: cancellationToken));
+            await connection.ExecuteAsync(new CommandDefinition($"SELECT pg_notify('{JobsChannel}', @sender)", new { sender },
+                transaction, cancellationToken: cancellationToken));
         }
 
         await transaction.CommitAsync(cancellationToken);
