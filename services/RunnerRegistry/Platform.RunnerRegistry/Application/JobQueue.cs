@@ -1,3 +1,4 @@
+using System.Collections.Concurrent;
 using System.Data;
 using System.Globalization;
 using Microsoft.Extensions.DependencyInjection;
@@ -45,6 +46,9 @@ internal sealed class JobQueue
     private long waitingSequence;
 
     private readonly Lock waitingGate = new();
+
+    /// <summary>Registrations' labels and kinds, which never change, so each acquire need not read them.</summary>
+    private readonly ConcurrentDictionary<Guid, JobStore.RunnerSelector> selectors = new();
     private readonly Signal jobsToStop;
 
     public JobQueue(
@@ -139,6 +143,23 @@ internal sealed class JobQueue
         }
     }
 
+    private async Task<JobStore.RunnerSelector> SelectorAsync(AuthenticatedRunner runner, CancellationToken cancellationToken)
+    {
+        if (selectors.TryGetValue(runner.Id, out var cached))
+        {
+            return cached;
+        }
+
+        var selector = await store.GetSelectorAsync(runner.Id, cancellationToken)
+                       ?? throw new UnauthenticatedException("this runner registration does not exist; register again");
+        if (selectors.Count >= 10_000)
+        {
+            selectors.Clear();
+        }
+
+        return selectors[runner.Id] = selector;
+    }
+
     /// <summary>A waiting acquire: its place in the waiting sequence, and the wake it is handed (with the point of the
     /// sequence the hand-off is limited to).</summary>
     private sealed record Waiter(long Sequence, TaskCompletionSource<long> Woken);
@@ -163,7 +184,8 @@ internal sealed class JobQueue
                 var ticket = EnterWaitingRoom();
                 try
                 {
-                    var attempt = await store.TryLeaseAsync(runner.Id, options.LeaseTimeout, cancellationToken);
+                    var selector = await SelectorAsync(runner, cancellationToken);
+                    var attempt = await store.TryLeaseAsync(runner.Id, selector, options.LeaseTimeout, cancellationToken);
                     if (!attempt.RunnerIsLive)
                     {
                         throw new UnauthenticatedException(

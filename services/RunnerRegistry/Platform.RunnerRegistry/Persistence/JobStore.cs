@@ -82,8 +82,12 @@ internal sealed class JobStore(NpgsqlDataSource dataSource)
     /// <remarks>The runner is serialized with a transaction-scoped advisory lock rather than a row lock: every waiting
     /// runner looks again whenever a job is queued, and a row lock writes WAL and dirties the runner's page each time.
     /// </remarks>
-    public async Task<LeaseAttempt> TryLeaseAsync(Guid runnerId, TimeSpan leaseTimeout, CancellationToken cancellationToken)
+    public async Task<LeaseAttempt> TryLeaseAsync(Guid runnerId, RunnerSelector runner, TimeSpan leaseTimeout,
+        CancellationToken cancellationToken)
     {
+        // The runner's labels and kinds are parameters, not read from its row in the query: with their values the
+        // planner walks the queue index in order and stops at the first match; joined from the row, it estimated one
+        // match and sorted every queued job on every acquire.
         const string sql = """
             SELECT pg_advisory_xact_lock(7261003, hashtext(@runnerId::text));
 
@@ -91,7 +95,7 @@ internal sealed class JobStore(NpgsqlDataSource dataSource)
             WHERE id = @runnerId AND replaced_at IS NULL AND revoked_at IS NULL;
 
             WITH me AS (
-                SELECT r.id, r.labels, r.executors
+                SELECT r.id
                 FROM runners.runners r
                 WHERE r.id = @runnerId AND r.replaced_at IS NULL AND r.revoked_at IS NULL
                   AND r.drain_requested_at IS NULL
@@ -99,8 +103,9 @@ internal sealed class JobStore(NpgsqlDataSource dataSource)
                        WHERE h.runner_id = r.id AND h.state IN ('leased', 'running')) < r.capacity
             ), next AS (
                 SELECT q.id
-                FROM runners.jobs q, me
-                WHERE q.state = 'queued' AND q.labels <@ me.labels AND q.executors && me.executors
+                FROM runners.jobs q
+                WHERE EXISTS (SELECT 1 FROM me)
+                  AND q.state = 'queued' AND q.labels <@ @labels::text[] AND q.executors && @executors::text[]
                 ORDER BY q.fair_rank, q.enqueued_at, q.id
                 LIMIT 1
                 FOR UPDATE OF q SKIP LOCKED
@@ -109,20 +114,31 @@ internal sealed class JobStore(NpgsqlDataSource dataSource)
             SET state = 'leased', attempt = j.attempt + 1, runner_id = @runnerId, started_at = NULL,
                 leased_at = clock_timestamp(),
                 lease_expires_at = clock_timestamp() + make_interval(secs => @leaseSeconds)
-            FROM next, me
+            FROM next
             WHERE j.id = next.id
             RETURNING j.id AS JobId, j.attempt AS Attempt, j.execution_id AS ExecutionId, j.step_name AS StepName,
                       j.step_attempt AS StepAttempt, j.spec::text AS Spec, j.lease_expires_at AS LeaseExpiresAt,
-                      (SELECT k FROM unnest(me.executors) WITH ORDINALITY AS mine(k, o)
+                      (SELECT k FROM unnest(@executors::text[]) WITH ORDINALITY AS mine(k, o)
                        WHERE k = ANY(j.executors) ORDER BY o LIMIT 1) AS Executor;
             """;
         await using var connection = await dataSource.OpenConnectionAsync(cancellationToken);
         await using var results = await connection.QueryMultipleAsync(new CommandDefinition(sql,
-            new { runnerId, leaseSeconds = leaseTimeout.TotalSeconds }, cancellationToken: cancellationToken));
+            new { runnerId, labels = runner.Labels, executors = runner.Executors, leaseSeconds = leaseTimeout.TotalSeconds },
+            cancellationToken: cancellationToken));
         await results.ReadAsync<object>();
         var draining = (await results.ReadAsync<bool>()).ToList();
         var row = await results.ReadSingleOrDefaultAsync<LeaseRow>();
         return new LeaseAttempt(draining.Count > 0, draining is [true], row?.ToLease());
+    }
+
+    /// <summary>The labels and executor kinds of a registration (they never change: registering again makes a new
+    /// one); null when there is no such runner.</summary>
+    public async Task<RunnerSelector?> GetSelectorAsync(Guid runnerId, CancellationToken cancellationToken)
+    {
+        const string sql = "SELECT labels AS Labels, executors AS Executors FROM runners.runners WHERE id = @runnerId";
+        await using var connection = await dataSource.OpenConnectionAsync(cancellationToken);
+        return await connection.QuerySingleOrDefaultAsync<RunnerSelector>(
+            new CommandDefinition(sql, new { runnerId }, cancellationToken: cancellationToken));
     }
 
     /// <summary>Puts a just-granted lease back (its call was cancelled before the runner could see it).</summary>
@@ -435,6 +451,14 @@ internal sealed class JobStore(NpgsqlDataSource dataSource)
     private static DateTimeOffset Utc(DateTime value) => RunnerStore.Utc(value);
 
     internal sealed record LeaseAttempt(bool RunnerIsLive, bool Draining, GrantedLease? Lease);
+
+    /// <summary>What a runner takes: jobs whose labels it has all of and that accept one of its executor kinds (in its
+    /// order of preference). A class with properties: Dapper maps text[] columns only to properties.</summary>
+    internal sealed class RunnerSelector
+    {
+        public string[] Labels { get; init; } = [];
+        public string[] Executors { get; init; } = [];
+    }
 
     internal sealed record StartedRow(Guid ExecutionId, string StepName, int StepAttempt, DateTime StartedAt)
     {
