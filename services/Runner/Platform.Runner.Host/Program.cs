@@ -48,7 +48,17 @@ var builder = Host.CreateApplicationBuilder();
 builder.AddServiceDefaults("runner");
 builder.Services.AddRunnerAgent(options);
 var host = builder.Build();
-var agent = host.Services.GetRequiredService<RunnerAgent>();
+RunnerAgent agent;
+try
+{
+    agent = host.Services.GetRequiredService<RunnerAgent>(); // creates the executors, which check their settings
+}
+catch (RunnerConfigurationException ex)
+{
+    await Console.Error.WriteLineAsync($"platform-runner: {ex.Message}");
+    return 1;
+}
+
 await host.RunAsync(); // disposes the host when it returns
 
 if (agent.Completion.IsCompletedSuccessfully && agent.Completion.Result is { ExitCode: not 0 } exit)
