@@ -25,6 +25,7 @@ public sealed class DockerExecutorTests : IAsyncLifetime
     {
         Url = new Uri("http://127.0.0.1:1"),
         Token = "unused",
+        Name = Unique("docker-test"),
         Docker = new DockerExecutorOptions { PullPolicy = pull, StopTimeout = TimeSpan.FromSeconds(1) },
     };
 
@@ -118,6 +119,36 @@ public sealed class DockerExecutorTests : IAsyncLifetime
 
         Assert.Equal(0, result.ExitCode);
         Assert.Equal((64 * 1024 * 1024).ToString(System.Globalization.CultureInfo.InvariantCulture), result.Outputs["limit"]);
+    }
+
+    [Fact]
+    public async Task A_runner_starting_again_removes_the_containers_it_left_when_it_was_killed()
+    {
+        var name = Unique("killed-runner");
+        var leftoverJob = Guid.NewGuid();
+        using (var docker = DockerTestImage.Client())
+        {
+            var leftover = await docker.Containers.CreateContainerAsync(new Docker.DotNet.Models.CreateContainerParameters
+            {
+                Image = DockerTestImage.Name,
+                Entrypoint = ["sleep", "300"],
+                Labels = new Dictionary<string, string>
+                {
+                    [DockerExecutor.RunnerLabel] = name, [DockerExecutor.JobIdLabel] = leftoverJob.ToString(),
+                },
+            });
+            await docker.Containers.StartContainerAsync(leftover.ID, new Docker.DotNet.Models.ContainerStartParameters());
+        }
+
+        var options = Options(ImagePullPolicy.Never);
+        using var restarted = new DockerExecutor(new RunnerOptions
+        {
+            Url = options.Url, Token = options.Token, Name = name, Docker = options.Docker,
+        }, NullLogger<DockerExecutor>.Instance);
+        var result = await restarted.RunAsync(Job(["true"]), NullJobLogSink.Instance, CancellationToken.None);
+
+        Assert.Equal(0, result.ExitCode);
+        Assert.Empty(await DockerTestImage.ContainersOfJobAsync(leftoverJob));
     }
 
     internal static async Task WaitUntilAsync(Func<Task<bool>> condition, int seconds = 30)

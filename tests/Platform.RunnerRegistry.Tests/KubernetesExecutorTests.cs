@@ -136,6 +136,22 @@ public sealed class KubernetesExecutorTests : IAsyncLifetime
         Assert.Single(Requests("DELETE"));
     }
 
+    [Fact]
+    public void Without_a_cluster_or_a_kubeconfig_the_executor_is_a_clear_configuration_error()
+    {
+        var options = new RunnerOptions
+        {
+            Url = new Uri("http://127.0.0.1:1"),
+            Token = "unused",
+            Kubernetes = new KubernetesExecutorOptions { Kubeconfig = "/nonexistent/kubeconfig" },
+        };
+
+        var error = Assert.Throws<RunnerConfigurationException>(() => new KubernetesExecutor(options, NullLogger<KubernetesExecutor>.Instance));
+
+        Assert.StartsWith("the kubernetes executor found no cluster: not in a pod, and no usable kubeconfig (/nonexistent/kubeconfig",
+            error.Message, StringComparison.Ordinal);
+    }
+
     private sealed class Sink(ConcurrentQueue<(JobOutputStream, string)> lines) : IJobLogSink
     {
         public void WriteLine(JobOutputStream stream, string text) => lines.Enqueue((stream, text));

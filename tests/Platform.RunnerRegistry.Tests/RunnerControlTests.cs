@@ -1,4 +1,7 @@
 using Grpc.Core;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Hosting;
+using Microsoft.Extensions.Logging;
 using Platform.Protos.Runners.V1;
 using Platform.Runner;
 using static Platform.RunnerRegistry.Tests.RegistryDriver;
@@ -111,6 +114,33 @@ public sealed class RunnerControlTests(RegistryFixture f) : IClassFixture<Regist
     }
 
     [Fact]
+    public async Task A_job_only_the_latest_waiting_runner_can_take_reaches_it_at_once_past_the_waiters_woken_first()
+    {
+        var label = Unique("handoff");
+        var others = new List<Task<AcquireJobResponse>>();
+        for (var i = 0; i < 3; i++)
+        {
+            var other = await f.RegisterAsync([label]);
+            others.Add(f.Agent.AcquireJobAsync(new AcquireJobRequest { WaitSeconds = 20 }, other.Headers).ResponseAsync);
+        }
+
+        var gpu = await f.RegisterAsync([label, "gpu"]);
+        await Task.Delay(300); // the three plain runners wait longest: they are woken first
+        var waiting = f.Agent.AcquireJobAsync(new AcquireJobRequest { WaitSeconds = 20 }, gpu.Headers).ResponseAsync;
+        await Task.Delay(300);
+
+        var clock = System.Diagnostics.Stopwatch.StartNew();
+        var jobId = await f.EnqueueAsync([label, "gpu"]);
+        var lease = (await waiting.WaitAsync(TimeSpan.FromSeconds(20))).Job;
+
+        Assert.Equal(jobId, lease?.JobId);
+        Assert.InRange(clock.Elapsed, TimeSpan.Zero, TimeSpan.FromSeconds(2));
+        var plain = await f.EnqueueAsync([label]);
+        var served = await Task.WhenAny(others).WaitAsync(TimeSpan.FromSeconds(5));
+        Assert.Equal(plain, (await served).Job?.JobId);
+    }
+
+    [Fact]
     public async Task A_drained_runner_gets_no_new_job_is_told_so_and_still_completes_the_one_it_runs()
     {
         var label = Unique("drain");
@@ -149,6 +179,34 @@ public sealed class RunnerControlTests(RegistryFixture f) : IClassFixture<Regist
         Assert.Equal((RunnerExitReason.Drained, 0), (exit.Reason, exit.ExitCode));
         var job = await f.GetJobAsync(jobId);
         Assert.Equal((JobState.Succeeded, "yes"), (job.State, job.Outputs["done"]));
+    }
+
+    [Theory]
+    [InlineData(false)]
+    [InlineData(true)]
+    public async Task A_drained_runner_stops_its_host_only_when_it_is_the_runner_program(bool stopHostWhenDrained)
+    {
+        var builder = Host.CreateApplicationBuilder();
+        builder.Logging.ClearProviders();
+        builder.Services.AddRunnerAgent(new RunnerOptions
+        {
+            Url = f.Address,
+            Token = await f.CreateTokenAsync(),
+            Name = Unique("hosted"),
+            StopHostWhenDrained = stopHostWhenDrained,
+        });
+        using var host = builder.Build();
+        await host.StartAsync();
+        var agent = host.Services.GetRequiredService<Platform.Runner.RunnerAgent>();
+
+        await f.Registry.DrainRunnerAsync(new DrainRunnerRequest { Id = await agent.Registered.WaitAsync(TimeSpan.FromSeconds(30)) });
+        var exit = await agent.Completion.WaitAsync(TimeSpan.FromSeconds(30));
+        await Task.Delay(200);
+
+        Assert.Equal(RunnerExitReason.Drained, exit.Reason);
+        var lifetime = host.Services.GetRequiredService<IHostApplicationLifetime>();
+        Assert.Equal(stopHostWhenDrained, lifetime.ApplicationStopping.IsCancellationRequested);
+        await host.StopAsync();
     }
 
     [Fact]

@@ -59,8 +59,9 @@ public static class RunnerAgentHosting
         protected override async Task ExecuteAsync(CancellationToken stoppingToken)
         {
             var exit = await agent.RunAsync(stoppingToken);
-            // A drained runner has nothing left to do: the program exits (0), as it does when refused (non-zero).
-            if ((exit.ExitCode != 0 || exit.Reason == RunnerExitReason.Drained) && options.Options.StopHostOnFatal)
+            // A drained runner program has nothing left to do: it exits (0), as it does when refused (non-zero).
+            if ((exit.ExitCode != 0 && options.Options.StopHostOnFatal)
+                || (exit.Reason == RunnerExitReason.Drained && options.Options.StopHostWhenDrained))
             {
                 lifetime.StopApplication();
             }

@@ -81,6 +81,10 @@ public sealed class RunnerOptions
     /// <summary>When the agent cannot go on (registration refused, credential rejected), stop the host (default).</summary>
     public bool StopHostOnFatal { get; init; } = true;
 
+    /// <summary>Stop the host once a drain the registry asked for is done: true for the runner program (it exits 0);
+    /// false by default, so a host that embeds a runner (the Standalone host) keeps running without it.</summary>
+    public bool StopHostWhenDrained { get; init; }
+
     public string EffectiveWorkDirectory =>
         string.IsNullOrWhiteSpace(WorkDirectory) ? Path.Combine(Path.GetTempPath(), "platform-runner") : WorkDirectory;
 
@@ -115,6 +119,7 @@ public sealed class RunnerOptions
             Executor = Value(variable, ExecutorVariable)?.ToLowerInvariant() ?? "process",
             DrainTimeout = TimeSpan.FromSeconds(Number(variable, DrainTimeoutVariable, 300, minimum: 0)),
             WorkDirectory = Value(variable, WorkDirectoryVariable),
+            StopHostWhenDrained = true,
             Docker = new DockerExecutorOptions
             {
                 Endpoint = Value(variable, DockerHostVariable) ?? Value(variable, "DOCKER_HOST"),

@@ -30,17 +30,25 @@ public sealed class DockerExecutor : IJobExecutor, IDisposable
     public const string StepLabel = "io.platform.step";
     public const string AttemptLabel = "io.platform.job-attempt";
 
+    /// <summary>The name of the runner that started the container: a runner starting again under its name removes the
+    /// containers it left behind when it was killed (their jobs were requeued when it registered again).</summary>
+    public const string RunnerLabel = "io.platform.runner";
+
     private static readonly TimeSpan CleanupTimeout = TimeSpan.FromSeconds(60);
     private static readonly TimeSpan OutputDrainTimeout = TimeSpan.FromSeconds(5);
 
     private readonly DockerExecutorOptions options;
     private readonly ILogger<DockerExecutor> logger;
     private readonly DockerClient client;
+    private readonly string runnerName;
+    private readonly Lazy<Task> leftoversRemoved;
 
     public DockerExecutor(RunnerOptions options, ILogger<DockerExecutor> logger)
     {
         this.options = options.Docker;
         this.logger = logger;
+        runnerName = options.Name;
+        leftoversRemoved = new Lazy<Task>(RemoveLeftoversAsync);
         var builder = new DockerClientBuilder().WithApiVersion(System.Version.Parse(this.options.ApiVersion));
         if (!string.IsNullOrWhiteSpace(this.options.Endpoint))
         {
@@ -59,6 +67,7 @@ public sealed class DockerExecutor : IJobExecutor, IDisposable
             return JobRunResult.NotStarted("the job has no image: the docker executor runs the agent's image");
         }
 
+        await leftoversRemoved.Value;
         if (await EnsureImageAsync(job.Image, stop) is { } imageError)
         {
             return JobRunResult.NotStarted(imageError);
@@ -120,7 +129,17 @@ public sealed class DockerExecutor : IJobExecutor, IDisposable
         {
             error = JobRunResult.StoppedError;
             await StopContainerAsync(containerId, job);
-            exitCode = (await client.Containers.WaitContainerAsync(containerId, CancellationToken.None)).StatusCode;
+            try
+            {
+                // Bounded: an engine that fails to stop the container must not hold the job forever (it is removed
+                // with force below).
+                exitCode = (await client.Containers.WaitContainerAsync(containerId, CancellationToken.None)
+                    .WaitAsync(options.StopTimeout + CleanupTimeout)).StatusCode;
+            }
+            catch (TimeoutException)
+            {
+                exitCode = RunnerAgent.NotRunExitCode;
+            }
         }
 
         try
@@ -192,6 +211,7 @@ public sealed class DockerExecutor : IJobExecutor, IDisposable
                 [ExecutionIdLabel] = job.ExecutionId.ToString(),
                 [StepLabel] = job.StepName,
                 [AttemptLabel] = job.Attempt.ToString(CultureInfo.InvariantCulture),
+                [RunnerLabel] = runnerName,
             },
             AttachStdout = true,
             AttachStderr = true,
@@ -318,6 +338,32 @@ public sealed class DockerExecutor : IJobExecutor, IDisposable
         catch (Exception ex) when (ex is DockerApiException or OperationCanceledException)
         {
             logger.LogWarning("Could not remove the container of job {JobId}: {Reason}", job.JobId, ex.Message);
+        }
+    }
+
+    /// <summary>Before its first job: the containers an earlier run of this runner left (it was killed mid-job).</summary>
+    private async Task RemoveLeftoversAsync()
+    {
+        try
+        {
+            var leftovers = await client.Containers.ListContainersAsync(new ContainersListParameters
+            {
+                All = true,
+                Filters = new Dictionary<string, IDictionary<string, bool>>
+                {
+                    ["label"] = new Dictionary<string, bool> { [$"{RunnerLabel}={runnerName}"] = true },
+                },
+            });
+            foreach (var leftover in leftovers)
+            {
+                logger.LogWarning("Removing container {Container} of job {JobId}, left by an earlier run of this runner",
+                    leftover.ID[..12], leftover.Labels.TryGetValue(JobIdLabel, out var jobId) ? jobId : "?");
+                await client.Containers.RemoveContainerAsync(leftover.ID, new ContainerRemoveParameters { Force = true });
+            }
+        }
+        catch (Exception ex) when (ex is DockerApiException or HttpRequestException or IOException)
+        {
+            logger.LogWarning("Could not look for containers left by an earlier run of this runner: {Reason}", ex.Message);
         }
     }
 

@@ -61,9 +61,17 @@ public sealed class KubernetesExecutor : IJobExecutor, IDisposable
             return new KubernetesClientConfiguration { Host = options.ApiServer };
         }
 
-        return KubernetesClientConfiguration.IsInCluster()
-            ? KubernetesClientConfiguration.InClusterConfig()
-            : KubernetesClientConfiguration.BuildConfigFromConfigFile(options.Kubeconfig);
+        try
+        {
+            return KubernetesClientConfiguration.IsInCluster()
+                ? KubernetesClientConfiguration.InClusterConfig()
+                : KubernetesClientConfiguration.BuildConfigFromConfigFile(options.Kubeconfig);
+        }
+        catch (Exception ex) when (ex is k8s.Exceptions.KubeConfigException or IOException)
+        {
+            throw new RunnerConfigurationException(
+                $"the kubernetes executor found no cluster: not in a pod, and no usable kubeconfig ({options.Kubeconfig ?? "~/.kube/config"}: {ex.Message}); set {RunnerOptions.KubeconfigVariable} or {RunnerOptions.KubernetesApiServerVariable}");
+        }
     }
 
     public void Dispose() => client.Dispose();

@@ -1,3 +1,4 @@
+using System.Collections.Concurrent;
 using System.Data;
 using System.Globalization;
 using Microsoft.Extensions.DependencyInjection;
@@ -36,6 +37,19 @@ internal sealed class JobQueue
     private readonly IHostApplicationLifetime lifetime;
     private readonly ILogger<JobQueue> logger;
     private readonly Signal jobsQueued;
+
+    /// <summary>This process, in the payload of its enqueue NOTIFYs.</summary>
+    private readonly string instance = Guid.NewGuid().ToString("N");
+
+    /// <summary>This process's waiting acquires, longest-waiting first.</summary>
+    private readonly LinkedList<Waiter> waiting = new();
+
+    private long waitingSequence;
+
+    private readonly Lock waitingGate = new();
+
+    /// <summary>Registrations' labels and kinds, which never change, so each acquire need not read them.</summary>
+    private readonly ConcurrentDictionary<Guid, JobStore.RunnerSelector> selectors = new();
     private readonly Signal jobsToStop;
 
     public JobQueue(
@@ -60,7 +74,9 @@ internal sealed class JobQueue
         this.lifetime = lifetime;
         this.logger = logger;
         // Subscribed at construction (before the hosts start) so the first LISTEN already includes the channel.
-        jobsQueued = notifications.Channel(JobStore.JobsChannel);
+        // This process's own enqueue NOTIFYs come back too: its waiters were already handed those jobs (see
+        // HandOut), so they are left out rather than waking every waiter a second time.
+        jobsQueued = notifications.Channel(JobStore.JobsChannel, sender => sender != instance);
         jobsToStop = notifications.Channel(JobStore.CancelChannel);
     }
 
@@ -71,18 +87,85 @@ internal sealed class JobQueue
             return;
         }
 
-        var inserted = await store.EnqueueAsync(jobs, cancellationToken);
+        var inserted = await store.EnqueueAsync(jobs, instance, cancellationToken);
         if (inserted > 0)
         {
             // Waiters in this process need not wait for the NOTIFY round trip; other replicas get the NOTIFY.
-            WakeWaiters();
+            HandOut(inserted);
         }
     }
 
+    /// <summary>Wakes every waiting acquire of this process (a job came back, a runner must drain, ...).</summary>
     public void WakeWaiters() => jobsQueued.Pulse();
 
     /// <summary>Wakes this process's AwaitCancellations long polls (other replicas get the NOTIFY).</summary>
     public void WakeCancellationWaiters() => jobsToStop.Pulse();
+
+    /// <summary>
+    /// Wakes the <paramref name="jobs"/> longest-waiting acquires of this process, one per new job, rather than every
+    /// waiter: with many idle runners, a broadcast turned each job into as many lease queries. A woken waiter that
+    /// leases nothing (the job is not for its labels or kinds, or another took it) hands the wake on to the next one
+    /// that was already waiting when the jobs were enqueued — each at most once, since a waiter that came later looked
+    /// after the jobs were there — so a job never waits for a runner that was not woken.
+    /// </summary>
+    private void HandOut(int jobs) => HandOn(jobs, Interlocked.Read(ref waitingSequence));
+
+    /// <param name="before">Only waiters that entered before this point of the waiting sequence are woken.</param>
+    private void HandOn(int jobs, long before)
+    {
+        lock (waitingGate)
+        {
+            for (var node = waiting.First; node is not null && jobs > 0 && node.Value.Sequence < before;)
+            {
+                var next = node.Next;
+                waiting.Remove(node);
+                node.Value.Woken.TrySetResult(before);
+                jobs--;
+                node = next;
+            }
+        }
+    }
+
+    private LinkedListNode<Waiter> EnterWaitingRoom()
+    {
+        lock (waitingGate)
+        {
+            return waiting.AddLast(new Waiter(Interlocked.Increment(ref waitingSequence) - 1,
+                new TaskCompletionSource<long>(TaskCreationOptions.RunContinuationsAsynchronously)));
+        }
+    }
+
+    private void LeaveWaitingRoom(LinkedListNode<Waiter> ticket)
+    {
+        lock (waitingGate)
+        {
+            if (ticket.List is not null)
+            {
+                waiting.Remove(ticket);
+            }
+        }
+    }
+
+    private async Task<JobStore.RunnerSelector> SelectorAsync(AuthenticatedRunner runner, CancellationToken cancellationToken)
+    {
+        if (selectors.TryGetValue(runner.Id, out var cached))
+        {
+            return cached;
+        }
+
+        var selector = await store.GetSelectorAsync(runner.Id, cancellationToken)
+                       ?? throw new UnauthenticatedException("this runner registration does not exist; register again");
+        if (selectors.Count >= 10_000)
+        {
+            selectors.Clear();
+        }
+
+        return selectors[runner.Id] = selector;
+    }
+
+    /// <summary>A waiting acquire: its place in the waiting sequence, and the wake it is handed (with the point of the
+    /// sequence the hand-off is limited to).</summary>
+    private sealed record Waiter(long Sequence, TaskCompletionSource<long> Woken);
 
     /// <summary>
     /// A lease of the next job the runner can take, waiting up to <paramref name="wait"/> for one; no lease when the
@@ -92,53 +175,92 @@ internal sealed class JobQueue
     {
         var started = time.GetTimestamp();
         using var stop = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken, lifetime.ApplicationStopping);
-        while (true)
+        // A wake handed to this waiter (see HandOut) that no look of its own has answered yet: on the way out, or when
+        // its next look finds nothing, it goes on to the next waiter.
+        long? handed = null;
+        try
         {
-            // Taken before looking, so a job queued between the look and the wait still wakes us.
-            var wake = jobsQueued.Next;
-            var attempt = await store.TryLeaseAsync(runner.Id, options.LeaseTimeout, cancellationToken);
-            if (!attempt.RunnerIsLive)
+            while (true)
             {
-                throw new UnauthenticatedException(
-                    "this runner registration was replaced by a newer one with its name, or revoked; register again");
-            }
-
-            if (attempt.Lease is { } lease)
-            {
-                if (cancellationToken.IsCancellationRequested)
+                // Both taken before looking, so a job queued between the look and the wait still wakes us.
+                var wake = jobsQueued.Next;
+                var ticket = EnterWaitingRoom();
+                try
                 {
-                    // The caller is gone and will never see this lease: put the job straight back.
-                    await store.ReleaseLeaseAsync(lease.JobId, lease.Attempt, CancellationToken.None);
-                    WakeWaiters();
-                    cancellationToken.ThrowIfCancellationRequested();
+                    var selector = await SelectorAsync(runner, cancellationToken);
+                    var attempt = await store.TryLeaseAsync(runner.Id, selector, options.LeaseTimeout, cancellationToken);
+                    if (!attempt.RunnerIsLive)
+                    {
+                        throw new UnauthenticatedException(
+                            "this runner registration was replaced by a newer one with its name, or revoked; register again");
+                    }
+
+                    if (attempt.Lease is { } lease)
+                    {
+                        handed = null;
+                        if (cancellationToken.IsCancellationRequested)
+                        {
+                            // The caller is gone and will never see this lease: put the job straight back.
+                            await store.ReleaseLeaseAsync(lease.JobId, lease.Attempt, CancellationToken.None);
+                            WakeWaiters();
+                            cancellationToken.ThrowIfCancellationRequested();
+                        }
+
+                        logger.LogDebug("Leased job {JobId} attempt {Attempt} to runner {Runner}", lease.JobId, lease.Attempt, runner.Name);
+                        return new AcquireOutcome(lease, attempt.Draining);
+                    }
+
+                    if (handed is { } before)
+                    {
+                        handed = null;
+                        HandOn(1, before); // not for this runner (or taken meanwhile): the next waiter looks
+                    }
+
+                    if (attempt.Draining)
+                    {
+                        return new AcquireOutcome(null, Drain: true);
+                    }
+
+                    if (ticket.Value.Woken.Task.IsCompleted)
+                    {
+                        continue; // handed a job while looking: the look may have missed it, so look again
+                    }
+
+                    var remaining = wait - time.GetElapsedTime(started);
+                    if (remaining <= TimeSpan.Zero || lifetime.ApplicationStopping.IsCancellationRequested)
+                    {
+                        return AcquireOutcome.Nothing;
+                    }
+
+                    try
+                    {
+                        await Task.WhenAny(wake, ticket.Value.Woken.Task).WaitAsync(remaining, time, stop.Token);
+                    }
+                    catch (TimeoutException)
+                    {
+                        return AcquireOutcome.Nothing;
+                    }
+                    catch (OperationCanceledException) when (!cancellationToken.IsCancellationRequested)
+                    {
+                        return AcquireOutcome.Nothing; // the host is stopping: answer "no job" now rather than hold shutdown
+                    }
                 }
-
-                logger.LogDebug("Leased job {JobId} attempt {Attempt} to runner {Runner}", lease.JobId, lease.Attempt, runner.Name);
-                return new AcquireOutcome(lease, attempt.Draining);
+                finally
+                {
+                    LeaveWaitingRoom(ticket);
+                    // A wake that came with (or after) this look is answered by the next look — or handed on below.
+                    if (ticket.Value.Woken.Task is { IsCompletedSuccessfully: true } woken && !wake.IsCompleted)
+                    {
+                        handed = woken.Result;
+                    }
+                }
             }
-
-            if (attempt.Draining)
+        }
+        finally
+        {
+            if (handed is { } before)
             {
-                return new AcquireOutcome(null, Drain: true);
-            }
-
-            var remaining = wait - time.GetElapsedTime(started);
-            if (remaining <= TimeSpan.Zero || lifetime.ApplicationStopping.IsCancellationRequested)
-            {
-                return AcquireOutcome.Nothing;
-            }
-
-            try
-            {
-                await wake.WaitAsync(remaining, time, stop.Token);
-            }
-            catch (TimeoutException)
-            {
-                return AcquireOutcome.Nothing;
-            }
-            catch (OperationCanceledException) when (!cancellationToken.IsCancellationRequested)
-            {
-                return AcquireOutcome.Nothing; // the host is stopping: answer "no job" now rather than hold shutdown
+                HandOn(1, before); // leaving without looking for the job handed to us
             }
         }
     }

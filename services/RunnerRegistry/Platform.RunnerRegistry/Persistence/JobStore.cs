@@ -39,7 +39,8 @@ internal sealed class JobStore(NpgsqlDataSource dataSource)
         """;
 
     /// <returns>How many of the jobs were new (the others were enqueued before: enqueueing is idempotent).</returns>
-    public async Task<int> EnqueueAsync(IReadOnlyList<NewJob> jobs, CancellationToken cancellationToken)
+    /// <param name="sender">The NOTIFY's payload: the enqueuing process, which wakes its own waiters itself.</param>
+    public async Task<int> EnqueueAsync(IReadOnlyList<NewJob> jobs, string sender, CancellationToken cancellationToken)
     {
         // One statement per job, in order, so each fair_rank counts the jobs of its execution inserted before it.
         const string insert = """
@@ -63,7 +64,8 @@ internal sealed class JobStore(NpgsqlDataSource dataSource)
         }), transaction, cancellationToken: cancellationToken));
         if (inserted > 0)
         {
-            await connection.ExecuteAsync(new CommandDefinition(NotifyJobs, transaction: transaction, cancellationToken: cancellationToken));
+            await connection.ExecuteAsync(new CommandDefinition($"SELECT pg_notify('{JobsChannel}', @sender)", new { sender },
+                transaction, cancellationToken: cancellationToken));
         }
 
         await transaction.CommitAsync(cancellationToken);
@@ -73,19 +75,27 @@ internal sealed class JobStore(NpgsqlDataSource dataSource)
     /// <summary>
     /// Leases the first queued job — in fair order: (jobs of its execution ahead of it, enqueued time) — whose labels
     /// the runner has and whose executor kinds overlap its own, unless the runner already holds as many jobs as its
-    /// capacity or was asked to drain. The runner row is locked first so that one runner's concurrent acquires cannot
-    /// exceed its capacity (the second statement takes a fresh snapshot after the lock). Both statements go in one
-    /// round trip. The lease names the runner's first kind the job accepts.
+    /// capacity or was asked to drain. The runner is locked first so that its concurrent acquires cannot exceed its
+    /// capacity (the later statements take fresh snapshots after the lock). The statements go in one round trip, in
+    /// one implicit transaction, which holds the lock to its end. The lease names the runner's first kind the job accepts.
     /// </summary>
-    public async Task<LeaseAttempt> TryLeaseAsync(Guid runnerId, TimeSpan leaseTimeout, CancellationToken cancellationToken)
+    /// <remarks>The runner is serialized with a transaction-scoped advisory lock rather than a row lock: every waiting
+    /// runner looks again whenever a job is queued, and a row lock writes WAL and dirties the runner's page each time.
+    /// </remarks>
+    public async Task<LeaseAttempt> TryLeaseAsync(Guid runnerId, RunnerSelector runner, TimeSpan leaseTimeout,
+        CancellationToken cancellationToken)
     {
+        // The runner's labels and kinds are parameters, not read from its row in the query: with their values the
+        // planner walks the queue index in order and stops at the first match; joined from the row, it estimated one
+        // match and sorted every queued job on every acquire.
         const string sql = """
+            SELECT pg_advisory_xact_lock(7261003, hashtext(@runnerId::text));
+
             SELECT drain_requested_at IS NOT NULL FROM runners.runners
-            WHERE id = @runnerId AND replaced_at IS NULL AND revoked_at IS NULL
-            FOR UPDATE;
+            WHERE id = @runnerId AND replaced_at IS NULL AND revoked_at IS NULL;
 
             WITH me AS (
-                SELECT r.id, r.labels, r.executors
+                SELECT r.id
                 FROM runners.runners r
                 WHERE r.id = @runnerId AND r.replaced_at IS NULL AND r.revoked_at IS NULL
                   AND r.drain_requested_at IS NULL
@@ -93,8 +103,9 @@ internal sealed class JobStore(NpgsqlDataSource dataSource)
                        WHERE h.runner_id = r.id AND h.state IN ('leased', 'running')) < r.capacity
             ), next AS (
                 SELECT q.id
-                FROM runners.jobs q, me
-                WHERE q.state = 'queued' AND q.labels <@ me.labels AND q.executors && me.executors
+                FROM runners.jobs q
+                WHERE EXISTS (SELECT 1 FROM me)
+                  AND q.state = 'queued' AND q.labels <@ @labels::text[] AND q.executors && @executors::text[]
                 ORDER BY q.fair_rank, q.enqueued_at, q.id
                 LIMIT 1
                 FOR UPDATE OF q SKIP LOCKED
@@ -103,19 +114,31 @@ internal sealed class JobStore(NpgsqlDataSource dataSource)
             SET state = 'leased', attempt = j.attempt + 1, runner_id = @runnerId, started_at = NULL,
                 leased_at = clock_timestamp(),
                 lease_expires_at = clock_timestamp() + make_interval(secs => @leaseSeconds)
-            FROM next, me
+            FROM next
             WHERE j.id = next.id
             RETURNING j.id AS JobId, j.attempt AS Attempt, j.execution_id AS ExecutionId, j.step_name AS StepName,
                       j.step_attempt AS StepAttempt, j.spec::text AS Spec, j.lease_expires_at AS LeaseExpiresAt,
-                      (SELECT k FROM unnest(me.executors) WITH ORDINALITY AS mine(k, o)
+                      (SELECT k FROM unnest(@executors::text[]) WITH ORDINALITY AS mine(k, o)
                        WHERE k = ANY(j.executors) ORDER BY o LIMIT 1) AS Executor;
             """;
         await using var connection = await dataSource.OpenConnectionAsync(cancellationToken);
         await using var results = await connection.QueryMultipleAsync(new CommandDefinition(sql,
-            new { runnerId, leaseSeconds = leaseTimeout.TotalSeconds }, cancellationToken: cancellationToken));
+            new { runnerId, labels = runner.Labels, executors = runner.Executors, leaseSeconds = leaseTimeout.TotalSeconds },
+            cancellationToken: cancellationToken));
+        await results.ReadAsync<object>();
         var draining = (await results.ReadAsync<bool>()).ToList();
         var row = await results.ReadSingleOrDefaultAsync<LeaseRow>();
         return new LeaseAttempt(draining.Count > 0, draining is [true], row?.ToLease());
+    }
+
+    /// <summary>The labels and executor kinds of a registration (they never change: registering again makes a new
+    /// one); null when there is no such runner.</summary>
+    public async Task<RunnerSelector?> GetSelectorAsync(Guid runnerId, CancellationToken cancellationToken)
+    {
+        const string sql = "SELECT labels AS Labels, executors AS Executors FROM runners.runners WHERE id = @runnerId";
+        await using var connection = await dataSource.OpenConnectionAsync(cancellationToken);
+        return await connection.QuerySingleOrDefaultAsync<RunnerSelector>(
+            new CommandDefinition(sql, new { runnerId }, cancellationToken: cancellationToken));
     }
 
     /// <summary>Puts a just-granted lease back (its call was cancelled before the runner could see it).</summary>
@@ -428,6 +451,14 @@ internal sealed class JobStore(NpgsqlDataSource dataSource)
     private static DateTimeOffset Utc(DateTime value) => RunnerStore.Utc(value);
 
     internal sealed record LeaseAttempt(bool RunnerIsLive, bool Draining, GrantedLease? Lease);
+
+    /// <summary>What a runner takes: jobs whose labels it has all of and that accept one of its executor kinds (in its
+    /// order of preference). A class with properties: Dapper maps text[] columns only to properties.</summary>
+    internal sealed class RunnerSelector
+    {
+        public string[] Labels { get; init; } = [];
+        public string[] Executors { get; init; } = [];
+    }
 
     internal sealed record StartedRow(Guid ExecutionId, string StepName, int StepAttempt, DateTime StartedAt)
     {

@@ -13,15 +13,22 @@ namespace Platform.BuildingBlocks.Persistence;
 public sealed class PgNotificationHub(NpgsqlDataSource dataSource, ILogger<PgNotificationHub> logger) : BackgroundService
 {
     private readonly ConcurrentDictionary<string, Signal> signals = new(StringComparer.Ordinal);
+    private readonly ConcurrentDictionary<string, Func<string, bool>> filters = new(StringComparer.Ordinal);
     private readonly TaskCompletionSource listening = new(TaskCreationOptions.RunContinuationsAsynchronously);
     private volatile bool channelsChanged;
 
     /// <summary>Completes once the first LISTEN is in place (tests and start-up ordering).</summary>
     public Task Listening => listening.Task;
 
-    /// <summary>The signal pulsed on every NOTIFY of the channel. Channels must be plain identifiers.</summary>
-    public Signal Channel(string channel)
+    /// <summary>The signal pulsed on every NOTIFY of the channel — or, with <paramref name="accept"/>, on those whose
+    /// payload it accepts (e.g. to leave out a process's own notifications). Channels must be plain identifiers.</summary>
+    public Signal Channel(string channel, Func<string, bool>? accept = null)
     {
+        if (accept is not null)
+        {
+            filters[channel] = accept;
+        }
+
         return signals.GetOrAdd(channel, _ =>
         {
             channelsChanged = true;
@@ -39,7 +46,8 @@ public sealed class PgNotificationHub(NpgsqlDataSource dataSource, ILogger<PgNot
                 await using var connection = await dataSource.OpenConnectionAsync(stoppingToken);
                 connection.Notification += (_, e) =>
                 {
-                    if (signals.TryGetValue(e.Channel, out var signal))
+                    if (signals.TryGetValue(e.Channel, out var signal)
+                        && (!filters.TryGetValue(e.Channel, out var accept) || accept(e.Payload)))
                     {
                         signal.Pulse();
                     }
