@@ -91,7 +91,7 @@ internal sealed class JobQueue
         if (inserted > 0)
         {
             // Waiters in this process need not wait for the NOTIFY round trip; other replicas get the NOTIFY.
-            HandOut(inserted);
+            HandOut(jobs);
         }
     }
 
@@ -102,13 +102,31 @@ internal sealed class JobQueue
     public void WakeCancellationWaiters() => jobsToStop.Pulse();
 
     /// <summary>
-    /// Wakes the <paramref name="jobs"/> longest-waiting acquires of this process, one per new job, rather than every
-    /// waiter: with many idle runners, a broadcast turned each job into as many lease queries. A woken waiter that
-    /// leases nothing (the job is not for its labels or kinds, or another took it) hands the wake on to the next one
-    /// that was already waiting when the jobs were enqueued — each at most once, since a waiter that came later looked
-    /// after the jobs were there — so a job never waits for a runner that was not woken.
+    /// Wakes, for each new job, the longest-waiting acquire of this process whose runner can take it (labels and
+    /// executor kinds), rather than every waiter: with many idle runners, a broadcast turned each job into as many lease
+    /// queries. A woken waiter that leases nothing (another took the job, or its runner is at capacity) hands the wake
+    /// on to the next one that was already waiting when the jobs were enqueued — each at most once, since a waiter that
+    /// came later looked after the jobs were there — so a job never waits for a runner that was not woken.
     /// </summary>
-    private void HandOut(int jobs) => HandOn(jobs, Interlocked.Read(ref waitingSequence));
+    private void HandOut(IReadOnlyList<NewJob> jobs)
+    {
+        var before = Interlocked.Read(ref waitingSequence);
+        lock (waitingGate)
+        {
+            foreach (var job in jobs)
+            {
+                for (var node = waiting.First; node is not null && node.Value.Sequence < before; node = node.Next)
+                {
+                    if (node.Value.Selector.Takes(job.Spec))
+                    {
+                        waiting.Remove(node);
+                        node.Value.Woken.TrySetResult(before);
+                        break;
+                    }
+                }
+            }
+        }
+    }
 
     /// <param name="before">Only waiters that entered before this point of the waiting sequence are woken.</param>
     private void HandOn(int jobs, long before)
@@ -126,11 +144,11 @@ internal sealed class JobQueue
         }
     }
 
-    private LinkedListNode<Waiter> EnterWaitingRoom()
+    private LinkedListNode<Waiter> EnterWaitingRoom(JobStore.RunnerSelector selector)
     {
         lock (waitingGate)
         {
-            return waiting.AddLast(new Waiter(Interlocked.Increment(ref waitingSequence) - 1,
+            return waiting.AddLast(new Waiter(Interlocked.Increment(ref waitingSequence) - 1, selector,
                 new TaskCompletionSource<long>(TaskCreationOptions.RunContinuationsAsynchronously)));
         }
     }
@@ -163,9 +181,9 @@ internal sealed class JobQueue
         return selectors[runner.Id] = selector;
     }
 
-    /// <summary>A waiting acquire: its place in the waiting sequence, and the wake it is handed (with the point of the
-    /// sequence the hand-off is limited to).</summary>
-    private sealed record Waiter(long Sequence, TaskCompletionSource<long> Woken);
+    /// <summary>A waiting acquire: its place in the waiting sequence, what its runner takes, and the wake it is handed
+    /// (with the point of the sequence the hand-off is limited to).</summary>
+    private sealed record Waiter(long Sequence, JobStore.RunnerSelector Selector, TaskCompletionSource<long> Woken);
 
     /// <summary>
     /// A lease of the next job the runner can take, waiting up to <paramref name="wait"/> for one; no lease when the
@@ -178,16 +196,16 @@ internal sealed class JobQueue
         // A wake handed to this waiter (see HandOut) that no look of its own has answered yet: on the way out, or when
         // its next look finds nothing, it goes on to the next waiter.
         long? handed = null;
+        var selector = await SelectorAsync(runner, cancellationToken);
         try
         {
             while (true)
             {
                 // Both taken before looking, so a job queued between the look and the wait still wakes us.
                 var wake = jobsQueued.Next;
-                var ticket = EnterWaitingRoom();
+                var ticket = EnterWaitingRoom(selector);
                 try
                 {
-                    var selector = await SelectorAsync(runner, cancellationToken);
                     var attempt = await store.TryLeaseAsync(runner.Id, selector, options.LeaseTimeout, cancellationToken);
                     if (!attempt.RunnerIsLive)
                     {

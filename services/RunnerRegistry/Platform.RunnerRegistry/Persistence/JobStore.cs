@@ -458,6 +458,11 @@ internal sealed class JobStore(NpgsqlDataSource dataSource)
     {
         public string[] Labels { get; init; } = [];
         public string[] Executors { get; init; } = [];
+
+        /// <summary>As the lease query decides it: every label of the job, and one of its kinds.</summary>
+        public bool Takes(JobSpecification job) =>
+            job.RunnerLabels.All(l => Labels.Contains(l, StringComparer.Ordinal))
+            && job.AcceptedExecutors.Any(k => Executors.Contains(k, StringComparer.Ordinal));
     }
 
     internal sealed record StartedRow(Guid ExecutionId, string StepName, int StepAttempt, DateTime StartedAt)
