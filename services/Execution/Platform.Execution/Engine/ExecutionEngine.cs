@@ -251,6 +251,11 @@ public sealed class ExecutionEngine(
 
     private void WakeDispatcher(Decision decision)
     {
+        if (decision.NewEvents.Count > 0)
+        {
+            notifications.NotifySoon(ExecutionStore.EventsChannel); // the watch streams
+        }
+
         // NOTIFY reaches every replica after commit; pulsing the local signal as well saves this process the round trip.
         if (decision.Cancellations.Count > 0)
         {

@@ -166,7 +166,7 @@ public sealed class ExecutionStore
 
     /// <summary>
     /// A decision's writes in one round trip: the events, the dispatches, the timers (a finished execution's are
-    /// dropped), the execution's row, and the NOTIFYs that wake the watchers, the dispatch relay and the timer worker.
+    /// dropped), the execution's row, and the NOTIFYs that wake the dispatch relay and the timer worker.
     /// </summary>
     public async Task PersistAsync(NpgsqlConnection connection, NpgsqlTransaction transaction, DecisionWrites d)
     {
@@ -183,7 +183,7 @@ public sealed class ExecutionStore
             append.Parameters.AddWithValue("time", d.Time);
             AddEventColumns(append.Parameters, d.Events);
             batch.BatchCommands.Add(append);
-            batch.BatchCommands.Add(new NpgsqlBatchCommand($"SELECT pg_notify('{EventsChannel}', '')"));
+            // Watchers are woken after the commit (PgNotificationHub.NotifySoon): a NOTIFY here would serialise commits.
         }
 
         if (d.Jobs.Count > 0 || d.Cancellations.Count > 0)

@@ -32,6 +32,7 @@ internal sealed class JobQueue
     private readonly RunnerStore runners;
     private readonly Outbox outbox;
     private readonly OutboxPublisher publisher;
+    private readonly PgNotificationHub notifications;
     private readonly RunnerRegistryOptions options;
     private readonly TimeProvider time;
     private readonly IHostApplicationLifetime lifetime;
@@ -69,6 +70,7 @@ internal sealed class JobQueue
         this.runners = runners;
         this.outbox = outbox;
         this.publisher = publisher;
+        this.notifications = notifications;
         this.options = options.Value;
         this.time = time;
         this.lifetime = lifetime;
@@ -366,8 +368,9 @@ internal sealed class JobQueue
             finished.Status.ToOutcome(), result.ExitCode, result.Outputs, NullIfEmpty(finished.Error),
             NullIfEmpty(result.OutputTail), finished.StartedAtUtc, finished.FinishedAtUtc);
         await outbox.AddAsync(connection, transaction, messageId, message, notify: false);
-        await JobLogStore.NotifyAsync(connection, transaction); // the job's log is complete: wake its followers
         await transaction.CommitAsync(cancellationToken);
+        // The job's log is complete: wake its followers (after the commit: a NOTIFY in it would serialise completions).
+        notifications.NotifySoon(JobLogStore.LogsChannel);
         await publisher.PublishAsync(messageId, message);
         if (finished.Status == JobStatus.Cancelled)
         {
