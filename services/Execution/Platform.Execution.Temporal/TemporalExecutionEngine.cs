@@ -53,11 +53,7 @@ public sealed class TemporalExecutionEngine(
             return existing;
         }
 
-        var plan = await catalog.ResolveAsync(command.WorkflowId, command.Revision, cancellationToken);
-        if (plan.Archived)
-        {
-            throw new PreconditionFailedException($"workflow '{command.WorkflowId}' is archived and starts no executions");
-        }
+        var plan = await catalog.ResolveForStartAsync(command, cancellationToken);
 
         var id = command.IdempotencyKey is { } idempotencyKey ? ExecutionIdFor(command.WorkflowId, idempotencyKey) : Guid.CreateVersion7();
         var inputJson = command.Input.ToJsonString();

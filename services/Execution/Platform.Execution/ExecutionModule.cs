@@ -60,17 +60,9 @@ public static class ExecutionModule
 
         var definitions = new Uri(builder.Configuration["Services:Definitions"] ?? "http://127.0.0.1:8081");
         var registry = new Uri(builder.Configuration["Services:RunnerRegistry"] ?? "http://127.0.0.1:8081");
-        builder.Services.AddGrpcClient<Definitions.DefinitionsClient>(o => o.Address = definitions).ConfigureChannel(QuickReconnect);
-        builder.Services.AddGrpcClient<Protos.Runners.V1.RunnerRegistry.RunnerRegistryClient>(o => o.Address = registry).ConfigureChannel(QuickReconnect);
+        builder.Services.AddPlatformGrpcClient<Definitions.DefinitionsClient>(definitions);
+        builder.Services.AddPlatformGrpcClient<Protos.Runners.V1.RunnerRegistry.RunnerRegistryClient>(registry);
         return builder;
-    }
-
-    /// <summary>A service that restarts is called again within about a second, not after gRPC's default backoff
-    /// (up to two minutes between attempts to reconnect, failing every call meanwhile).</summary>
-    private static void QuickReconnect(global::Grpc.Net.Client.GrpcChannelOptions channel)
-    {
-        channel.InitialReconnectBackoff = TimeSpan.FromMilliseconds(200);
-        channel.MaxReconnectBackoff = TimeSpan.FromSeconds(1);
     }
 
     public static void AddExecutionConsumers(IBusRegistrationConfigurator bus) =>

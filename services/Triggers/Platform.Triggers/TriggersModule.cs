@@ -40,8 +40,8 @@ public static class TriggersModule
 
         var execution = new Uri(builder.Configuration["Services:Execution"] ?? "http://127.0.0.1:8081");
         var definitions = new Uri(builder.Configuration["Services:Definitions"] ?? "http://127.0.0.1:8081");
-        builder.Services.AddGrpcClient<Executions.ExecutionsClient>(o => o.Address = execution);
-        builder.Services.AddGrpcClient<Definitions.DefinitionsClient>(o => o.Address = definitions);
+        builder.Services.AddPlatformGrpcClient<Executions.ExecutionsClient>(execution);
+        builder.Services.AddPlatformGrpcClient<Definitions.DefinitionsClient>(definitions);
         return builder;
     }
 

@@ -33,7 +33,7 @@ public static class IngressModule
         builder.Services.AddSingleton<WebhookReceiver>();
         builder.Services.AddHostedService<Redeliverer>();
         var triggers = new Uri(builder.Configuration["Services:Triggers"] ?? "http://127.0.0.1:8081");
-        builder.Services.AddGrpcClient<Protos.Triggers.V1.Triggers.TriggersClient>(o => o.Address = triggers);
+        builder.Services.AddPlatformGrpcClient<Protos.Triggers.V1.Triggers.TriggersClient>(triggers);
         return builder;
     }
 

@@ -48,11 +48,7 @@ public sealed class ExecutionEngine(
             return existing;
         }
 
-        var plan = await catalog.ResolveAsync(command.WorkflowId, command.Revision, cancellationToken);
-        if (plan.Archived)
-        {
-            throw new PreconditionFailedException($"workflow '{command.WorkflowId}' is archived and starts no executions");
-        }
+        var plan = await catalog.ResolveForStartAsync(command, cancellationToken);
 
         var id = Guid.CreateVersion7();
         var now = clock.GetUtcNow();
@@ -77,7 +73,7 @@ public sealed class ExecutionEngine(
         await transaction.CommitAsync(cancellationToken);
         Remember(decision);
         WakeDispatcher(decision);
-        await DispatchNowAsync(decision);
+        await DispatchNowAsync(connection, decision);
         return id;
     }
 
@@ -151,7 +147,7 @@ public sealed class ExecutionEngine(
         {
             Remember(decision);
             WakeDispatcher(decision);
-            await DispatchNowAsync(decision);
+            await DispatchNowAsync(connection, decision);
         }
 
         return admitted;
@@ -227,7 +223,8 @@ public sealed class ExecutionEngine(
     /// the relay hands them over (woken now, or when it starts). Cancellations always go through the relay, which
     /// takes the outbox in order: a job's enqueue row still there goes out before its cancel.
     /// </summary>
-    private async Task DispatchNowAsync(Decision decision)
+    /// <param name="connection">the decision's connection, its transaction committed.</param>
+    private async Task DispatchNowAsync(NpgsqlConnection connection, Decision decision)
     {
         if (decision.Jobs.Count == 0)
         {
@@ -238,7 +235,6 @@ public sealed class ExecutionEngine(
         {
             // Not the caller's token: a decision that committed is handed over even if its caller gave up.
             await jobQueue.EnqueueAsync(decision.Jobs, CancellationToken.None);
-            await using var connection = await dataSource.OpenConnectionAsync(CancellationToken.None);
             await store.DeleteEnqueuedAsync(connection, decision.Jobs.Select(j => j.JobId).ToArray());
         }
         catch (Exception e)

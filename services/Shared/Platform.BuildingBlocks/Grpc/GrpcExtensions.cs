@@ -30,4 +30,20 @@ public static class GrpcExtensions
             .AddJsonTranscoding(o => o.TypeRegistry = TypeRegistry.FromMessages(BadRequest.Descriptor));
         return builder;
     }
+
+    /// <summary>
+    /// A gRPC client of another context at <paramref name="address"/>. A service that restarts is called again within
+    /// about a second, not after gRPC's default reconnect backoff (up to two minutes between attempts, failing every
+    /// call meanwhile).
+    /// </summary>
+    public static IServiceCollection AddPlatformGrpcClient<TClient>(this IServiceCollection services, Uri address)
+        where TClient : class
+    {
+        services.AddGrpcClient<TClient>(o => o.Address = address).ConfigureChannel(channel =>
+        {
+            channel.InitialReconnectBackoff = TimeSpan.FromMilliseconds(200);
+            channel.MaxReconnectBackoff = TimeSpan.FromSeconds(1);
+        });
+        return services;
+    }
 }
