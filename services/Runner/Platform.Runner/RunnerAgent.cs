@@ -85,18 +85,20 @@ public sealed class RunnerAgent
 
     private async Task<RunnerExit> RunSessionAsync(CancellationToken stoppingToken)
     {
-        using var channel = GrpcChannel.ForAddress(options.Url!, new GrpcChannelOptions
-        {
-            HttpHandler = new SocketsHttpHandler
+        using var channel = options.InProcessTransport is null
+            ? GrpcChannel.ForAddress(options.Url!, new GrpcChannelOptions
             {
-                EnableMultipleHttp2Connections = true,
-                PooledConnectionIdleTimeout = Timeout.InfiniteTimeSpan,
-                KeepAlivePingDelay = TimeSpan.FromSeconds(30),
-                KeepAlivePingTimeout = TimeSpan.FromSeconds(15),
-                ConnectTimeout = TimeSpan.FromSeconds(10),
-            },
-        });
-        var client = new AgentClient(channel);
+                HttpHandler = new SocketsHttpHandler
+                {
+                    EnableMultipleHttp2Connections = true,
+                    PooledConnectionIdleTimeout = Timeout.InfiniteTimeSpan,
+                    KeepAlivePingDelay = TimeSpan.FromSeconds(30),
+                    KeepAlivePingTimeout = TimeSpan.FromSeconds(15),
+                    ConnectTimeout = TimeSpan.FromSeconds(10),
+                },
+            })
+            : null;
+        var client = new AgentClient(options.InProcessTransport ?? channel!.CreateCallInvoker());
 
         var (session, refused) = await RegisterAsync(client, stoppingToken);
         if (session is null)
@@ -145,7 +147,7 @@ public sealed class RunnerAgent
                     cancellationToken: stoppingToken);
                 logger.LogInformation(
                     "Registered with {Url} as runner {Name} ({RunnerId}): labels [{Labels}], capacity {Capacity}, executor {Executor}",
-                    options.Url, options.Name, response.RunnerId, string.Join(",", options.Labels), options.Capacity,
+                    RegistryAddress, options.Name, response.RunnerId, string.Join(",", options.Labels), options.Capacity,
                     options.Executor);
                 return (new Session(client, response, options.Capacity), null);
             }
@@ -156,7 +158,7 @@ public sealed class RunnerAgent
             catch (RpcException ex) when (ex.StatusCode is StatusCode.Unauthenticated or StatusCode.PermissionDenied
                                               or StatusCode.InvalidArgument or StatusCode.FailedPrecondition)
             {
-                var message = $"Runner-Registry at {options.Url} refused to register runner '{options.Name}': {ex.Status.Detail}";
+                var message = $"Runner-Registry at {RegistryAddress} refused to register runner '{options.Name}': {ex.Status.Detail}";
                 logger.LogCritical("{Message}", message);
                 return (null, new RunnerExit(RunnerExitReason.RegistrationRefused, message));
             }
@@ -164,7 +166,7 @@ public sealed class RunnerAgent
             {
                 var delay = backoff.Next();
                 logger.LogWarning("Cannot register with {Url} yet ({Reason}); retrying in {Delay:0.0} s",
-                    options.Url, Describe(ex), delay.TotalSeconds);
+                    RegistryAddress, Describe(ex), delay.TotalSeconds);
                 await Task.Delay(delay, time, stoppingToken).ConfigureAwait(ConfigureAwaitOptions.SuppressThrowing);
             }
         }
@@ -600,7 +602,7 @@ public sealed class RunnerAgent
 
     private void Fail(Session session, RpcException ex)
     {
-        var message = $"Runner-Registry at {options.Url} rejected the credential of runner '{options.Name}' " +
+        var message = $"Runner-Registry at {RegistryAddress} rejected the credential of runner '{options.Name}' " +
                       $"({ex.Status.Detail}); another runner has probably registered with the same name";
         if (!session.TryFail(new RunnerExit(RunnerExitReason.CredentialRejected, message)))
         {
@@ -640,6 +642,8 @@ public sealed class RunnerAgent
         RpcException rpc => $"{rpc.StatusCode}: {rpc.Status.Detail}",
         _ => ex.Message,
     };
+
+    private string RegistryAddress => options.Url?.ToString() ?? "this host (in process)";
 
     private DateTime Deadline(TimeSpan timeout) => time.GetUtcNow().UtcDateTime + timeout;
 

@@ -32,6 +32,10 @@ public sealed class RunnerOptions
     /// <summary>gRPC address of Runner-Registry (<c>PLATFORM_URL</c>), e.g. <c>http://127.0.0.1:8081</c>.</summary>
     public Uri? Url { get; init; }
 
+    /// <summary>For a runner inside the host that serves Runner-Registry (the Standalone host): its calls go straight to
+    /// the registry's handlers through this invoker instead of over a channel to <see cref="Url"/>.</summary>
+    public Grpc.Core.CallInvoker? InProcessTransport { get; init; }
+
     /// <summary>Registration token (<c>PLATFORM_RUNNER_TOKEN</c>).</summary>
     public string? Token { get; init; }
 
@@ -143,7 +147,7 @@ public sealed class RunnerOptions
     /// <exception cref="RunnerConfigurationException">the options cannot work.</exception>
     public void Validate()
     {
-        if (Url is null)
+        if (Url is null && InProcessTransport is null)
         {
             throw new RunnerConfigurationException(
                 $"{UrlVariable} is required: the gRPC address of Runner-Registry, e.g. http://127.0.0.1:8081");

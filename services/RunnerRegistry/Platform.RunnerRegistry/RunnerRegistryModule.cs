@@ -52,6 +52,17 @@ public static class RunnerRegistryModule
         return builder;
     }
 
+    /// <summary>
+    /// The runner protocol served in this process (for a runner embedded in the host): the same service, behind the
+    /// same interceptors as its gRPC endpoint (domain errors to statuses, then the runner's credential), with no HTTP/2
+    /// in between.
+    /// </summary>
+    public static global::Grpc.Core.CallInvoker InProcessRunnerTransport(IServiceProvider services) =>
+        InProcessCallInvoker.Create(ActivatorUtilities.CreateInstance<RunnerAgentService>(services),
+            Protos.Runners.V1.RunnerAgent.BindService,
+            ActivatorUtilities.GetServiceOrCreateInstance<DomainExceptionInterceptor>(services),
+            services.GetRequiredService<RunnerCredentialInterceptor>());
+
     public static WebApplication MapRunnerRegistry(this WebApplication app)
     {
         app.MapGrpcService<RunnerRegistryService>();

@@ -2,6 +2,7 @@ using Microsoft.Extensions.DependencyInjection.Extensions;
 using Platform.Execution.Domain;
 using Platform.Execution.Grpc;
 using Platform.Runner;
+using Platform.RunnerRegistry;
 using Platform.RunnerRegistry.Application;
 
 namespace Platform.Standalone;
@@ -35,7 +36,9 @@ internal static class StandaloneComposition
 
     /// <summary>
     /// One process runner inside the host (section <c>EmbeddedRunner</c>: Enabled, Name, Labels, Capacity). It speaks
-    /// the same gRPC protocol as a remote runner, with a single-use registration token issued in-process; it keeps
+    /// the same protocol as a remote runner — the same messages, handlers, credential checks and fencing — but calls
+    /// Runner-Registry's handlers in process rather than over loopback HTTP/2 (three calls on every step's path:
+    /// the lease, the start, the end); it registers with a single-use registration token issued in-process; it keeps
     /// its name across restarts, so a restarted host's runner replaces its old registration and the jobs that
     /// registration held go back to the queue at once.
     /// </summary>
@@ -47,12 +50,11 @@ internal static class StandaloneComposition
             return builder;
         }
 
-        var url = new Uri(builder.Configuration["Services:RunnerRegistry"] ?? "http://127.0.0.1:8081");
         var labels = (section["Labels"] ?? "")
             .Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries);
         builder.Services.AddRunnerAgent(sp => new RunnerOptions
         {
-            Url = url,
+            InProcessTransport = RunnerRegistryModule.InProcessRunnerTransport(sp),
             Name = section["Name"] ?? "standalone",
             Labels = labels,
             Capacity = section.GetValue("Capacity", Environment.ProcessorCount * 2),

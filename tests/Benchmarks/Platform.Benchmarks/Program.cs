@@ -4,6 +4,7 @@ using Platform.Benchmarks;
 // Usage: platform-benchmarks [runs] [executions]              (see tests/Benchmarks/run.sh): everything
 //        platform-benchmarks queue [jobs] [connections]      (the job queue alone)
 //        platform-benchmarks webhooks [count] [concurrency]   (the webhook ingress alone)
+//        platform-benchmarks steps [runs] [executions]        (step overhead and execution throughput alone)
 if (args is ["queue", ..])
 {
     var jobs = args.Length > 1 ? int.Parse(args[1], CultureInfo.InvariantCulture) : 5000;
@@ -17,6 +18,14 @@ if (args is ["webhooks", ..])
     var count = args.Length > 1 ? int.Parse(args[1], CultureInfo.InvariantCulture) : 20_000;
     var concurrency = args.Length > 2 ? int.Parse(args[2], CultureInfo.InvariantCulture) : 32;
     await WebhookBenchmark.RunAsync(count, concurrency, sequential: 100);
+    return;
+}
+
+if (args is ["steps", ..])
+{
+    await StepOverheadBenchmark.RunAsync(args.Length > 1 ? int.Parse(args[1], CultureInfo.InvariantCulture) : 5);
+    Console.WriteLine();
+    await ThroughputBenchmark.RunAsync(args.Length > 2 ? int.Parse(args[2], CultureInfo.InvariantCulture) : 300, concurrency: 16, runnerCapacity: 8);
     return;
 }
 

@@ -195,9 +195,16 @@ public sealed class ExecutionEngine(
                 ExecutionMessages.Finished(decision.ExecutionId, decision.Plan, finish, state, now));
         }
 
+        // Jobs go to a queue in this database within this transaction, or else to the dispatch outbox.
+        if (decision.Jobs.Count > 0 && jobQueue is ITransactionalJobQueue transactional)
+        {
+            decision.Enlisted = transactional.Enlist(decision.Jobs);
+        }
+
         await store.PersistAsync(connection, transaction, new ExecutionStore.DecisionWrites(
-            decision.ExecutionId, decision.BaseVersion, decision.NewEvents, now, decision.Jobs, decision.Cancellations,
-            decision.Timers, finished, HistoryCodec.StatusName(state.Status), decision.Finished?.Error));
+            decision.ExecutionId, decision.BaseVersion, decision.NewEvents, now, decision.Enlisted is null ? decision.Jobs : [],
+            decision.Cancellations, decision.Timers, finished, HistoryCodec.StatusName(state.Status), decision.Finished?.Error),
+            decision.Enlisted?.Statements);
     }
 
     private void Remember(Decision decision)
@@ -228,6 +235,12 @@ public sealed class ExecutionEngine(
     {
         if (decision.Jobs.Count == 0)
         {
+            return;
+        }
+
+        if (decision.Enlisted is { } enlisted)
+        {
+            enlisted.Committed(); // enqueued by the decision's own transaction
             return;
         }
 
@@ -287,6 +300,9 @@ public sealed class ExecutionEngine(
 
         /// <summary>The sequence <see cref="Finished"/> is stored at.</summary>
         public long FinishedSequence { get; private set; }
+
+        /// <summary>The jobs, when the job queue takes them in the decision's own transaction.</summary>
+        public EnlistedJobs? Enlisted { get; set; }
 
         public void Record(ExecutionEvent e, JsonObject? details)
         {

@@ -168,9 +168,17 @@ public sealed class ExecutionStore
     /// A decision's writes in one round trip: the events, the dispatches, the timers (a finished execution's are
     /// dropped), the execution's row, and the NOTIFYs that wake the dispatch relay and the timer worker.
     /// </summary>
-    public async Task PersistAsync(NpgsqlConnection connection, NpgsqlTransaction transaction, DecisionWrites d)
+    /// <param name="alsoInTransaction">statements of another context's that go with the decision (its jobs, enqueued
+    /// in a job queue sharing this database), run before the execution's row is updated.</param>
+    public async Task PersistAsync(NpgsqlConnection connection, NpgsqlTransaction transaction, DecisionWrites d,
+        IEnumerable<NpgsqlBatchCommand>? alsoInTransaction = null)
     {
         await using var batch = new NpgsqlBatch(connection, transaction);
+        foreach (var command in alsoInTransaction ?? [])
+        {
+            batch.BatchCommands.Add(command);
+        }
+
         if (d.Events.Count > 0)
         {
             var append = new NpgsqlBatchCommand("""

@@ -97,6 +97,18 @@ internal sealed class JobQueue
         }
     }
 
+    /// <summary>
+    /// The statements that enqueue <paramref name="jobs"/> inside the caller's transaction, for a context that shares
+    /// this database and this process (the Standalone host's executions): its jobs are then queued atomically with its
+    /// decision, with no hand-over afterwards. Call <see cref="Enqueued"/> once that transaction has committed.
+    /// </summary>
+    public IReadOnlyList<NpgsqlBatchCommand> EnqueueInTransaction(IReadOnlyList<NewJob> jobs) => [.. JobStore.EnqueueCommands(jobs)];
+
+    /// <summary>After the commit of jobs enqueued by <see cref="EnqueueInTransaction"/>: hands them to this process's
+    /// waiting runners (only this process serves the runners of a host that enqueues in its own transactions; a
+    /// waiter that misses the hand-out finds the jobs when its long poll looks again).</summary>
+    public void Enqueued(IReadOnlyList<NewJob> jobs) => HandOut(jobs);
+
     /// <summary>Wakes every waiting acquire of this process (a job came back, a runner must drain, ...).</summary>
     public void WakeWaiters() => jobsQueued.Pulse();
 

@@ -38,21 +38,43 @@ internal sealed class JobStore(NpgsqlDataSource dataSource)
         j.error AS Error
         """;
 
+    // One statement per job, in order, so each fair_rank counts the jobs of its execution inserted before it.
+    private const string EnqueueStatement = """
+        INSERT INTO runners.jobs (id, execution_id, step_name, step_attempt, spec, labels, executors, fair_rank)
+        VALUES (@JobId, @ExecutionId, @StepName, @StepAttempt, @Spec::jsonb, @Labels, @Executors,
+                (SELECT count(*) FROM runners.jobs a
+                 WHERE a.execution_id = @ExecutionId AND a.state IN ('queued', 'leased', 'running')))
+        ON CONFLICT (id) DO NOTHING
+        """;
+
+    /// <summary>
+    /// The statements that enqueue <paramref name="jobs"/> (idempotently, as <see cref="EnqueueAsync"/>) in a
+    /// transaction of the caller's: for a context that shares this database and process, so its jobs are queued
+    /// atomically with its own writes. The caller wakes the waiting runners after its commit.
+    /// </summary>
+    public static IEnumerable<NpgsqlBatchCommand> EnqueueCommands(IReadOnlyList<NewJob> jobs)
+    {
+        foreach (var job in jobs)
+        {
+            var command = new NpgsqlBatchCommand(EnqueueStatement);
+            command.Parameters.Add(new NpgsqlParameter<Guid>("JobId", job.JobId));
+            command.Parameters.Add(new NpgsqlParameter<Guid>("ExecutionId", job.ExecutionId));
+            command.Parameters.Add(new NpgsqlParameter<string>("StepName", job.StepName));
+            command.Parameters.Add(new NpgsqlParameter<int>("StepAttempt", job.StepAttempt));
+            command.Parameters.Add(new NpgsqlParameter<string>("Spec", JobJson.Write(job.Spec)));
+            command.Parameters.Add(new NpgsqlParameter<string[]>("Labels", job.Spec.RunnerLabels.ToArray()));
+            command.Parameters.Add(new NpgsqlParameter<string[]>("Executors", job.Spec.AcceptedExecutors));
+            yield return command;
+        }
+    }
+
     /// <returns>How many of the jobs were new (the others were enqueued before: enqueueing is idempotent).</returns>
     /// <param name="sender">The NOTIFY's payload: the enqueuing process, which wakes its own waiters itself.</param>
     public async Task<int> EnqueueAsync(IReadOnlyList<NewJob> jobs, string sender, CancellationToken cancellationToken)
     {
-        // One statement per job, in order, so each fair_rank counts the jobs of its execution inserted before it.
-        const string insert = """
-            INSERT INTO runners.jobs (id, execution_id, step_name, step_attempt, spec, labels, executors, fair_rank)
-            VALUES (@JobId, @ExecutionId, @StepName, @StepAttempt, @Spec::jsonb, @Labels, @Executors,
-                    (SELECT count(*) FROM runners.jobs a
-                     WHERE a.execution_id = @ExecutionId AND a.state IN ('queued', 'leased', 'running')))
-            ON CONFLICT (id) DO NOTHING
-            """;
         await using var connection = await dataSource.OpenConnectionAsync(cancellationToken);
         await using var transaction = await connection.BeginTransactionAsync(cancellationToken);
-        var inserted = await connection.ExecuteAsync(new CommandDefinition(insert, jobs.Select(j => new
+        var inserted = await connection.ExecuteAsync(new CommandDefinition(EnqueueStatement, jobs.Select(j => new
         {
             j.JobId,
             j.ExecutionId,
