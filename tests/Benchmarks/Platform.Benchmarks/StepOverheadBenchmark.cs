@@ -1,3 +1,4 @@
+using System.Diagnostics;
 using System.Globalization;
 using System.Text.Json.Nodes;
 using Dapper;
@@ -39,13 +40,16 @@ internal static class StepOverheadBenchmark
                 $"run {run}: {wall:F0} ms for {Steps} steps = {wall / Steps:F2} ms/step ({(wall - jobTime) / Steps:F2} ms/step outside the job processes)"));
         }
 
+        var alone = await CommandAloneAsync(runs * Steps);
         var latencies = await DispatchLatenciesAsync(platform.ConnectionString);
         var hops = await HopsAsync(platform.ConnectionString);
         Console.WriteLine();
         Console.WriteLine(string.Create(CultureInfo.InvariantCulture, $"""
             50-step sequential workflow, agent `true`, {runs} runs (median):
               per step, start of execution to its end:        {Statistics.Median(perStep):F2} ms
-              per step, excluding the job processes' own run: {Statistics.Median(perStepOverhead):F2} ms
+              per step, excluding the job processes' own run: {Statistics.Median(perStepOverhead):F2} ms (started -> finished as Runner-Registry records them)
+              `true` run alone as the process executor runs it (median of {alone.Count}): {Statistics.Median(alone):F2} ms
+              platform overhead per step (per step - `true` alone): {Statistics.Median(perStep) - Statistics.Median(alone):F2} ms
             job dispatch latency (enqueued -> leased), {latencies.Count} jobs:
               p50 {Statistics.Percentile(latencies, 50):F2} ms   p99 {Statistics.Percentile(latencies, 99):F2} ms   max {latencies.DefaultIfEmpty(double.NaN).Max():F2} ms
             where a step's time goes, from one job's end to the next one's (median over {hops.Count} steps):
@@ -70,6 +74,50 @@ internal static class StepOverheadBenchmark
         var wall = (Time(execution, "finishedAt") - Time(execution, "createdAt")).TotalMilliseconds;
         var jobTime = execution["steps"]!.AsArray().Sum(s => (Time(s!.AsObject(), "finishedAt") - Time(s.AsObject(), "startedAt")).TotalMilliseconds);
         return (wall, jobTime);
+    }
+
+    /// <summary>
+    /// The agent's command with nothing around it: <c>true</c> started the way the process executor starts it
+    /// (redirected standard streams, its own working directory, a small environment) and waited for, one after the
+    /// other — what a step would cost if the platform added nothing.
+    /// </summary>
+    private static async Task<List<double>> CommandAloneAsync(int count)
+    {
+        var workspace = Directory.CreateTempSubdirectory("platform-bench-").FullName;
+        try
+        {
+            var times = new List<double>(count);
+            for (var i = 0; i < count + 10; i++)
+            {
+                var info = new ProcessStartInfo("true")
+                {
+                    UseShellExecute = false,
+                    RedirectStandardInput = true,
+                    RedirectStandardOutput = true,
+                    RedirectStandardError = true,
+                    WorkingDirectory = workspace,
+                };
+                info.Environment.Clear();
+                info.Environment["PATH"] = Environment.GetEnvironmentVariable("PATH");
+                var started = Stopwatch.GetTimestamp();
+                using var process = Process.Start(info)!;
+                process.StandardInput.Close();
+                var output = process.StandardOutput.ReadToEndAsync();
+                var error = process.StandardError.ReadToEndAsync();
+                await process.WaitForExitAsync();
+                await Task.WhenAll(output, error);
+                if (i >= 10) // the first ten: warm-up
+                {
+                    times.Add(Stopwatch.GetElapsedTime(started).TotalMilliseconds);
+                }
+            }
+
+            return times;
+        }
+        finally
+        {
+            Directory.Delete(workspace, recursive: true);
+        }
     }
 
     private static async Task<List<double>> DispatchLatenciesAsync(string connectionString)

@@ -68,9 +68,8 @@ public sealed class ExecutionEngine(
         var decision = new Decision(id, plan, input, ExecutionState.Initial, version: 0, now);
         decision.Record(new ExecutionStarted(plan.ToPlan()) { Input = input }, null);
         decision.Drive();
-        await outbox.AddAsync(connection, transaction, ExecutionMessages.StartedMessageId(id), ExecutionMessages.Started(id, plan, now));
-        await PersistAsync(connection, transaction, decision, now);
-        await transaction.CommitAsync(cancellationToken);
+        await PersistAndCommitAsync(connection, transaction, decision, now,
+            outbox.AddCommand(ExecutionMessages.StartedMessageId(id), ExecutionMessages.Started(id, plan, now)));
         Remember(decision);
         WakeDispatcher(decision);
         await DispatchNowAsync(connection, decision);
@@ -136,21 +135,18 @@ public sealed class ExecutionEngine(
             }
         }
 
-        if (admitted)
+        if (!admitted)
         {
-            decision.Drive();
-            await PersistAsync(connection, transaction, decision, now);
+            await transaction.CommitAsync(cancellationToken); // what is committed is the inbox record, or a timer's end
+            return false;
         }
 
-        await transaction.CommitAsync(cancellationToken);
-        if (admitted)
-        {
-            Remember(decision);
-            WakeDispatcher(decision);
-            await DispatchNowAsync(connection, decision);
-        }
-
-        return admitted;
+        decision.Drive();
+        await PersistAndCommitAsync(connection, transaction, decision, now);
+        Remember(decision);
+        WakeDispatcher(decision);
+        await DispatchNowAsync(connection, decision);
+        return true;
     }
 
     /// <summary>The current folded state of an execution, with its pinned plan (for the read API).</summary>
@@ -184,27 +180,40 @@ public sealed class ExecutionEngine(
         return new Decision(id, plan, inputElement, state, version, now);
     }
 
-    private async Task PersistAsync(NpgsqlConnection connection, NpgsqlTransaction transaction, Decision decision,
-        DateTimeOffset now)
+    /// <summary>Writes the decision and commits, in one round trip; <paramref name="message"/> (the execution's start)
+    /// goes in the same batch.</summary>
+    private async Task PersistAndCommitAsync(NpgsqlConnection connection, NpgsqlTransaction transaction, Decision decision,
+        DateTimeOffset now, NpgsqlBatchCommand? message = null)
     {
         var state = decision.State;
         var finished = state.Status is ExecutionStatus.Succeeded or ExecutionStatus.Failed or ExecutionStatus.Cancelled;
+        var before = new List<NpgsqlBatchCommand>();
+        if (message is not null)
+        {
+            before.Add(message);
+        }
+
         if (decision.Finished is { } finish)
         {
-            await outbox.AddAsync(connection, transaction, ExecutionMessages.FinishedMessageId(decision.ExecutionId, decision.FinishedSequence),
-                ExecutionMessages.Finished(decision.ExecutionId, decision.Plan, finish, state, now));
+            before.Add(outbox.AddCommand(ExecutionMessages.FinishedMessageId(decision.ExecutionId, decision.FinishedSequence),
+                ExecutionMessages.Finished(decision.ExecutionId, decision.Plan, finish, state, now)));
         }
 
         // Jobs go to a queue in this database within this transaction, or else to the dispatch outbox.
         if (decision.Jobs.Count > 0 && jobQueue is ITransactionalJobQueue transactional)
         {
             decision.Enlisted = transactional.Enlist(decision.Jobs);
+            before.AddRange(decision.Enlisted.Statements);
         }
 
         await store.PersistAsync(connection, transaction, new ExecutionStore.DecisionWrites(
             decision.ExecutionId, decision.BaseVersion, decision.NewEvents, now, decision.Enlisted is null ? decision.Jobs : [],
             decision.Cancellations, decision.Timers, finished, HistoryCodec.StatusName(state.Status), decision.Finished?.Error),
-            decision.Enlisted?.Statements);
+            before, commit: true);
+        if (before.Count > (decision.Enlisted?.Statements.Count ?? 0))
+        {
+            outbox.WakeLocalRelay(notifications); // the outbox rows were written without a NOTIFY
+        }
     }
 
     private void Remember(Decision decision)

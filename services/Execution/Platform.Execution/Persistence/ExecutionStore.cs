@@ -3,6 +3,7 @@ using System.Text.Json;
 using System.Text.Json.Nodes;
 using Dapper;
 using Npgsql;
+using Platform.BuildingBlocks.Persistence;
 using NpgsqlTypes;
 using Platform.Execution.Core;
 using Platform.Execution.Domain;
@@ -168,13 +169,14 @@ public sealed class ExecutionStore
     /// A decision's writes in one round trip: the events, the dispatches, the timers (a finished execution's are
     /// dropped), the execution's row, and the NOTIFYs that wake the dispatch relay and the timer worker.
     /// </summary>
-    /// <param name="alsoInTransaction">statements of another context's that go with the decision (its jobs, enqueued
-    /// in a job queue sharing this database), run before the execution's row is updated.</param>
+    /// <param name="before">statements that go first in the same round trip (another context's jobs, enqueued in a job
+    /// queue sharing this database; an outbox message).</param>
+    /// <param name="commit">whether the transaction's COMMIT goes in the same round trip (<see cref="BatchCommit"/>).</param>
     public async Task PersistAsync(NpgsqlConnection connection, NpgsqlTransaction transaction, DecisionWrites d,
-        IEnumerable<NpgsqlBatchCommand>? alsoInTransaction = null)
+        IEnumerable<NpgsqlBatchCommand>? before = null, bool commit = false)
     {
         await using var batch = new NpgsqlBatch(connection, transaction);
-        foreach (var command in alsoInTransaction ?? [])
+        foreach (var command in before ?? [])
         {
             batch.BatchCommands.Add(command);
         }
@@ -251,6 +253,11 @@ public sealed class ExecutionStore
             Value = d.Finished ? d.Time : DBNull.Value,
         });
         batch.BatchCommands.Add(update);
+        if (commit)
+        {
+            batch.AddCommit();
+        }
+
         await batch.ExecuteNonQueryAsync();
     }
 

@@ -45,6 +45,20 @@ public sealed class Outbox(string schema)
         await connection.ExecuteAsync(sql, new { messageId, messageType, payload }, transaction);
     }
 
+    /// <summary>The statement that records <paramref name="message"/> for publishing (without a NOTIFY: the caller wakes
+    /// the relay after its commit), for a caller that sends it in one batch with its other writes.</summary>
+    public NpgsqlBatchCommand AddCommand<T>(Guid messageId, T message) where T : class
+    {
+        var (messageType, payload) = Serialize(message);
+        return new NpgsqlBatchCommand($"""
+            INSERT INTO {Schema}.outbox (message_id, message_type, payload) VALUES ($1, $2, $3::jsonb)
+            ON CONFLICT (message_id) DO NOTHING
+            """)
+        {
+            Parameters = { new() { Value = messageId }, new() { Value = messageType }, new() { Value = payload } },
+        };
+    }
+
     /// <summary>Wakes the relay of this outbox in this process (after a commit that did not NOTIFY).</summary>
     public void WakeLocalRelay(PgNotificationHub notifications) => notifications.Channel(Channel).Pulse();
 }
