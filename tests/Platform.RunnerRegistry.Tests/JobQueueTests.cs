@@ -249,6 +249,61 @@ public sealed class JobQueueTests(RegistryFixture f, ITestOutputHelper output) :
     }
 
     [Fact]
+    public async Task A_completion_that_carries_an_unreported_start_records_it_from_the_lease_and_publishes_it_with_the_end()
+    {
+        var label = Unique("start-with-end");
+        var jobId = await f.EnqueueAsync([label]);
+        var runner = await f.RegisterAsync([label]);
+        await f.AcquireAsync(runner);
+        await Task.Delay(400); // the job ran: began 250 ms after the lease, ended later
+
+        await f.Agent.CompleteJobAsync(new CompleteJobRequest
+        {
+            JobId = jobId, Attempt = 1, ExitCode = 0,
+            StartedAfterLease = Google.Protobuf.WellKnownTypes.Duration.FromTimeSpan(TimeSpan.FromMilliseconds(250)),
+        }, runner.Headers);
+
+        var (startedAfterLease, startedAt) = await StartOfAsync(jobId);
+        var (_, finished) = await f.Events.WaitForAsync<JobFinished>(e => e.JobId == Guid.Parse(jobId));
+        Assert.Equal(250, startedAfterLease, precision: 0);
+        Assert.Equal(startedAt, finished.StartedAt);
+        Assert.Equal(JobState.Succeeded, (await f.GetJobAsync(jobId)).State);
+        Assert.Equal(0, f.Events.Count<JobStarted>(e => e.JobId == Guid.Parse(jobId))); // the end carried the start
+    }
+
+    [Fact]
+    public async Task A_start_report_dates_the_start_from_the_lease_by_the_runners_delay()
+    {
+        var label = Unique("start-dated");
+        var jobId = await f.EnqueueAsync([label]);
+        var runner = await f.RegisterAsync([label]);
+        await f.AcquireAsync(runner);
+        await Task.Delay(100); // the runner reports a while after the job began, 40 ms after the lease
+
+        await f.Agent.ReportJobStartedAsync(new ReportJobStartedRequest
+        {
+            JobId = jobId, Attempt = 1,
+            StartedAfterLease = Google.Protobuf.WellKnownTypes.Duration.FromTimeSpan(TimeSpan.FromMilliseconds(40)),
+        }, runner.Headers);
+
+        var (startedAfterLease, startedAt) = await StartOfAsync(jobId);
+        var (_, started) = await f.Events.WaitForAsync<JobStarted>(e => e.JobId == Guid.Parse(jobId));
+        Assert.Equal(40, startedAfterLease, precision: 0);
+        Assert.Equal(startedAt, (DateTimeOffset?)started.StartedAt);
+        Assert.Equal(JobState.Running, (await f.GetJobAsync(jobId)).State);
+    }
+
+    /// <returns>How long after its lease the job started (ms), and when, as stored.</returns>
+    private async Task<(double StartedAfterLease, DateTimeOffset? StartedAt)> StartOfAsync(string jobId)
+    {
+        await using var connection = new Npgsql.NpgsqlConnection(f.ConnectionString);
+        var row = await Dapper.SqlMapper.QuerySingleAsync<(double, DateTime)>(connection,
+            "SELECT EXTRACT(EPOCH FROM started_at - leased_at) * 1000, started_at FROM runners.jobs WHERE id = @id",
+            new { id = Guid.Parse(jobId) });
+        return (row.Item1, new DateTimeOffset(DateTime.SpecifyKind(row.Item2, DateTimeKind.Utc)));
+    }
+
+    [Fact]
     public async Task A_non_zero_exit_code_fails_the_job()
     {
         var label = Unique("fail");
@@ -292,6 +347,7 @@ public sealed class JobQueueTests(RegistryFixture f, ITestOutputHelper output) :
         var jobId = await f.EnqueueAsync([label]);
         var runner = await f.RegisterAsync([label]);
         await f.AcquireAsync(runner);
+        await Task.Delay(400); // the job ran: began 250 ms after the lease, ended later
 
         await f.Agent.CompleteJobAsync(new CompleteJobRequest
         {

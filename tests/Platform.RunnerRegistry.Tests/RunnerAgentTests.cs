@@ -1,6 +1,7 @@
 using System.Diagnostics;
 using Platform.Protos.Runners.V1;
 using Platform.Runner;
+using Platform.RunnerRegistry.Contracts;
 using static Platform.RunnerRegistry.Tests.RegistryDriver;
 
 namespace Platform.RunnerRegistry.Tests;
@@ -25,6 +26,27 @@ public sealed class RunnerAgentTests(ShortLeaseRegistryFixture f) : IClassFixtur
         Assert.Equal("""hi {"who":"you"}""", job.Outputs["greeting"]);
         Assert.Equal("hello from build\n", job.OutputTail);
         Assert.Equal(await agent.Agent.Registered, job.RunnerId);
+    }
+
+    [Fact]
+    public async Task A_job_that_ends_at_once_is_reported_only_by_its_end_and_a_longer_one_is_reported_started_while_it_runs()
+    {
+        var label = Unique("agent-start-report");
+        await using var agent = f.StartAgent([label]);
+        var quick = await f.EnqueueAsync([label], ["true"]);
+        var quickJob = await f.WaitForJobAsync(quick, j => j.FinishedAt is not null);
+        var slow = await f.EnqueueAsync([label], ["sleep", "1"]);
+
+        var running = await f.WaitForJobAsync(slow, j => j.State == JobState.Running);
+        var (_, started) = await f.Events.WaitForAsync<JobStarted>(e => e.JobId == Guid.Parse(slow));
+        var (_, quickFinished) = await f.Events.WaitForAsync<JobFinished>(e => e.JobId == Guid.Parse(quick));
+
+        Assert.Equal(JobState.Succeeded, quickJob.State);
+        Assert.NotNull(quickJob.StartedAt);
+        Assert.NotNull(quickFinished.StartedAt); // the end carried the start
+        Assert.Equal(0, f.Events.Count<JobStarted>(e => e.JobId == Guid.Parse(quick)));
+        Assert.Null(running.FinishedAt);
+        Assert.Equal(Guid.Parse(await agent.Agent.Registered), started.RunnerId);
     }
 
     [Fact]

@@ -1,4 +1,5 @@
 using System.Collections.Concurrent;
+using Google.Protobuf.WellKnownTypes;
 using Grpc.Core;
 using Grpc.Net.Client;
 using Microsoft.Extensions.Logging;
@@ -13,7 +14,8 @@ namespace Platform.Runner;
 /// until the registry answers, fatal when it refuses), a heartbeat loop that keeps the leases alive, an acquire loop
 /// holding one long poll at a time while there is free capacity, and — while any job runs — one AwaitCancellations
 /// long poll naming the running jobs (re-issued whenever that set changes), so a cancelled job is killed within
-/// moments. Each job is reported started, run concurrently by the executor and completed (reports retried on
+/// moments. Each job is run by the executor, reported started once it has run for a moment (a shorter one only by its
+/// completion, which then carries its start) and completed (reports retried on
 /// transient errors); a job the registry told the runner to stop is killed and reported too (the registry ends it
 /// cancelled, or refuses the report when the lease was no longer this runner's). On stop the agent drains: no more
 /// acquiring, running jobs finish (bounded by <see cref="RunnerOptions.DrainTimeout"/>).
@@ -23,6 +25,9 @@ public sealed class RunnerAgent
     private static readonly TimeSpan CallTimeout = TimeSpan.FromSeconds(30);
     private static readonly TimeSpan ReportGiveUpAfter = TimeSpan.FromMinutes(5);
     private static readonly TimeSpan StopGrace = TimeSpan.FromSeconds(30);
+
+    /// <summary>How long a job runs before its start is reported (a shorter one is reported once, when it ends).</summary>
+    public static readonly TimeSpan StartReportDelay = TimeSpan.FromMilliseconds(20);
 
     /// <summary>The error a job the registry told the runner to stop is reported with (the registry puts the cancel
     /// reason in its place).</summary>
@@ -365,7 +370,7 @@ public sealed class RunnerAgent
 
     private void StartJob(Session session, JobLease lease)
     {
-        var job = new RunningJob(Guid.Parse(lease.JobId), lease.Attempt, watchedJobsChanged);
+        var job = new RunningJob(Guid.Parse(lease.JobId), lease.Attempt, watchedJobsChanged) { LeaseReceivedAt = time.GetTimestamp() };
         running[job.JobId] = job;
         watchedJobsChanged.Fire();
         logger.LogInformation("Leased job {JobId} attempt {Attempt}: step '{Step}' of execution {ExecutionId}",
@@ -380,14 +385,7 @@ public sealed class RunnerAgent
         try
         {
             JobRunResult result;
-            // The start is reported while the process starts rather than before: the lease was granted moments ago,
-            // and waiting for the answer cost a round trip on every step. A refused start stops the process.
-            var reportedStart = job.StopReason is null
-                ? ReportAsync(session, job, "report the start of",
-                    ct => session.Client.ReportJobStartedAsync(
-                        new ReportJobStartedRequest { JobId = lease.JobId, Attempt = lease.Attempt },
-                        session.Headers, Deadline(CallTimeout), ct).ResponseAsync)
-                : Task.FromResult(true);
+            Duration? unreportedStart = null;
             if (job.StopToken.IsCancellationRequested)
             {
                 // Stopped before it ran (e.g. cancelled right after the lease): nothing to kill, only to report.
@@ -395,20 +393,31 @@ public sealed class RunnerAgent
             }
             else
             {
+                var startedAfterLease = Duration.FromTimeSpan(time.GetElapsedTime(job.LeaseReceivedAt));
                 var run = RunExecutorAsync(lease, job, logs);
-                if (!await reportedStart)
+                // The start is reported only once the job has run for StartReportDelay: a job that ends sooner is
+                // reported once, by its completion, which carries its start. On short steps the separate report (a
+                // transaction in the registry and one in Execution, racing the job's end) cost more than the step.
+                // A refused start stops the job.
+                if (await Task.WhenAny(run, Task.Delay(StartReportDelay, time)) != run)
                 {
-                    job.Stop("the registry refused the start of the job", report: false);
-                    await run;
-                    return;
+                    var reported = await ReportAsync(session, job, "report the start of",
+                        ct => session.Client.ReportJobStartedAsync(
+                            new ReportJobStartedRequest { JobId = lease.JobId, Attempt = lease.Attempt, StartedAfterLease = startedAfterLease },
+                            session.Headers, Deadline(CallTimeout), ct).ResponseAsync);
+                    if (!reported)
+                    {
+                        job.Stop("the registry refused the start of the job", report: false);
+                        await run;
+                        return;
+                    }
+                }
+                else
+                {
+                    unreportedStart = startedAfterLease;
                 }
 
                 result = await run;
-            }
-
-            if (!await reportedStart)
-            {
-                return;
             }
 
             job.MarkFinishing();
@@ -435,6 +444,7 @@ public sealed class RunnerAgent
                 ExitCode = result.ExitCode,
                 Error = result.Error,
                 OutputTail = result.OutputTail,
+                StartedAfterLease = unreportedStart,
             };
             foreach (var (key, value) in result.Outputs)
             {
@@ -715,6 +725,9 @@ public sealed class RunnerAgent
         public Guid JobId { get; } = jobId;
         public int Attempt { get; } = attempt;
         public Task Completion { get; set; } = Task.CompletedTask;
+
+        /// <summary>When the lease reached this runner (<see cref="TimeProvider.GetTimestamp"/>).</summary>
+        public long LeaseReceivedAt { get; init; }
         public CancellationToken StopToken => stop.Token;
         public string? StopReason => Volatile.Read(ref stopReason);
 

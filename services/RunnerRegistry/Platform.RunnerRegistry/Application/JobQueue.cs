@@ -312,11 +312,14 @@ internal sealed class JobQueue
     }
 
     /// <summary>leased → running, with <see cref="JobStarted"/> in the same transaction. Repeating it is harmless.</summary>
-    public async Task ReportStartedAsync(AuthenticatedRunner runner, Guid jobId, int attempt, CancellationToken cancellationToken)
+    /// <param name="startedAfterLease">how long after its lease the runner began running the job (null: now).</param>
+    public async Task ReportStartedAsync(AuthenticatedRunner runner, Guid jobId, int attempt, CancellationToken cancellationToken,
+        TimeSpan? startedAfterLease = null)
     {
         await using var connection = await dataSource.OpenConnectionAsync(cancellationToken);
         await using var transaction = await connection.BeginTransactionAsync(cancellationToken);
-        var started = await store.MarkStartedAsync(connection, transaction, runner.Id, jobId, attempt, options.LeaseTimeout);
+        var started = await store.MarkStartedAsync(connection, transaction, runner.Id, jobId, attempt, options.LeaseTimeout,
+            startedAfterLease);
         if (started is null)
         {
             var current = await store.GetOwnershipAsync(connection, transaction, jobId)

@@ -96,6 +96,10 @@ public sealed record AcquireOutcome(GrantedLease? Lease, bool Drain)
 /// <summary>What a runner reports when a job ends.</summary>
 public sealed record JobResult(int ExitCode, IReadOnlyDictionary<string, string> Outputs, string Error, string OutputTail)
 {
+    /// <summary>For a job whose start was not reported: how long after its lease the runner began running it (the
+    /// start is then recorded with the end). Null: it never ran, or its start was reported.</summary>
+    public TimeSpan? StartedAfterLease { get; init; }
+
     public JobOutcome Outcome => ExitCode == 0 ? JobOutcome.Succeeded : JobOutcome.Failed;
 
     public JobStatus Status => ExitCode == 0 ? JobStatus.Succeeded : JobStatus.Failed;

@@ -46,7 +46,8 @@ internal sealed class RunnerAgentService(
     public override async Task<ReportJobResponse> ReportJobStarted(ReportJobStartedRequest request, ServerCallContext context)
     {
         var runner = RunnerCredentialInterceptor.RunnerOf(context);
-        await queue.ReportStartedAsync(runner, JobId(request.JobId), request.Attempt, context.CancellationToken);
+        await queue.ReportStartedAsync(runner, JobId(request.JobId), request.Attempt, context.CancellationToken,
+            StartedAfterLease(request.StartedAfterLease));
         return new ReportJobResponse();
     }
 
@@ -54,7 +55,10 @@ internal sealed class RunnerAgentService(
     {
         var runner = RunnerCredentialInterceptor.RunnerOf(context);
         var result = new JobResult(request.ExitCode,
-            request.Outputs.ToDictionary(o => o.Key, o => o.Value, StringComparer.Ordinal), request.Error, request.OutputTail);
+            request.Outputs.ToDictionary(o => o.Key, o => o.Value, StringComparer.Ordinal), request.Error, request.OutputTail)
+        {
+            StartedAfterLease = StartedAfterLease(request.StartedAfterLease),
+        };
         await queue.CompleteAsync(runner, JobId(request.JobId), request.Attempt, result, context.CancellationToken);
         return new ReportJobResponse();
     }
@@ -90,4 +94,8 @@ internal sealed class RunnerAgentService(
 
     private static Guid JobId(string value) =>
         Guid.TryParse(value, out var id) ? id : throw new NotFoundException("job", value);
+
+    /// <summary>A negative or absurd delay is treated as unknown rather than refused: it only dates the start.</summary>
+    private static TimeSpan? StartedAfterLease(Google.Protobuf.WellKnownTypes.Duration? value) =>
+        value?.ToTimeSpan() is { } delay && delay >= TimeSpan.Zero && delay < TimeSpan.FromDays(1) ? delay : null;
 }

@@ -32,6 +32,11 @@ internal sealed class JobStore(NpgsqlDataSource dataSource)
             lease_expires_at = NULL
         """;
 
+    /// <summary>When a job started, from the runner's report of how long after its lease it began (on this database's
+    /// clock: runner clocks need not agree), never later than now; without that, now. LEAST ignores a NULL.</summary>
+    private const string StartedAt =
+        "LEAST(clock_timestamp(), leased_at + make_interval(secs => @startedAfter::double precision))";
+
     private const string EndedColumns = """
         j.id AS JobId, j.state AS State, j.attempt AS Attempt, j.execution_id AS ExecutionId, j.step_name AS StepName,
         j.step_attempt AS StepAttempt, j.runner_id AS RunnerId, j.started_at AS StartedAt, j.finished_at AS FinishedAt,
@@ -186,18 +191,19 @@ internal sealed class JobStore(NpgsqlDataSource dataSource)
 
     /// <summary>leased → running for the lease the runner holds; null when it does not hold it (nothing changes).</summary>
     public async Task<StartedRow?> MarkStartedAsync(IDbConnection connection, IDbTransaction transaction,
-        Guid runnerId, Guid jobId, int attempt, TimeSpan leaseTimeout)
+        Guid runnerId, Guid jobId, int attempt, TimeSpan leaseTimeout, TimeSpan? startedAfterLease)
     {
-        const string sql = """
+        const string sql = $"""
             UPDATE runners.jobs
-            SET state = 'running', started_at = clock_timestamp(),
+            SET state = 'running', started_at = {StartedAt},
                 lease_expires_at = clock_timestamp() + make_interval(secs => @leaseSeconds)
             WHERE id = @jobId AND attempt = @attempt AND runner_id = @runnerId AND state = 'leased'
             RETURNING execution_id AS ExecutionId, step_name AS StepName, step_attempt AS StepAttempt,
                       started_at AS StartedAt
             """;
         return await connection.QuerySingleOrDefaultAsync<StartedRow>(sql,
-            new { runnerId, jobId, attempt, leaseSeconds = leaseTimeout.TotalSeconds }, transaction);
+            new { runnerId, jobId, attempt, leaseSeconds = leaseTimeout.TotalSeconds, startedAfter = startedAfterLease?.TotalSeconds },
+            transaction);
     }
 
     /// <summary>
@@ -208,9 +214,11 @@ internal sealed class JobStore(NpgsqlDataSource dataSource)
     public async Task<FinishedRow?> MarkFinishedAsync(IDbConnection connection, IDbTransaction transaction,
         Guid runnerId, Guid jobId, int attempt, JobResult result)
     {
-        const string sql = """
+        const string sql = $"""
             UPDATE runners.jobs
             SET state = CASE WHEN cancel_requested_at IS NULL THEN @state ELSE 'cancelled' END,
+                started_at = CASE WHEN started_at IS NULL AND @startedAfter::double precision IS NOT NULL
+                                  THEN {StartedAt} ELSE started_at END,
                 error = CASE WHEN cancel_requested_at IS NULL THEN @error ELSE cancel_reason END,
                 finished_at = clock_timestamp(), lease_expires_at = NULL, exit_code = @exitCode,
                 outputs = @outputs::jsonb, output_tail = @outputTail
@@ -228,6 +236,7 @@ internal sealed class JobStore(NpgsqlDataSource dataSource)
             outputs = JobJson.Write(result.Outputs),
             error = result.Error,
             outputTail = result.OutputTail,
+            startedAfter = result.StartedAfterLease?.TotalSeconds,
         }, transaction);
     }
 
