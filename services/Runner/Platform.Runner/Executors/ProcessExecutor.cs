@@ -29,7 +29,8 @@ public sealed class ProcessExecutor(RunnerOptions options, ILogger<ProcessExecut
         try
         {
             var outputsPath = Path.Combine(workspace, "platform-outputs");
-            await File.WriteAllTextAsync(outputsPath, "", CancellationToken.None);
+            // An empty file, written synchronously: the asynchronous write hopped threads on every step's path.
+            File.WriteAllBytes(outputsPath, []);
             using var process = new Process { StartInfo = StartInfo(job, workspace, outputsPath) };
             try
             {
