@@ -27,6 +27,9 @@ internal sealed class JobQueue
     public static readonly TimeSpan DefaultWait = TimeSpan.FromSeconds(30);
     public static readonly TimeSpan MaxWait = TimeSpan.FromSeconds(60);
 
+    /// <summary>How late other replicas' log followers may learn that a job ended (they gather into one NOTIFY).</summary>
+    private static readonly TimeSpan LogFollowersGather = TimeSpan.FromMilliseconds(5);
+
     private readonly NpgsqlDataSource dataSource;
     private readonly JobStore store;
     private readonly RunnerStore runners;
@@ -373,8 +376,9 @@ internal sealed class JobQueue
                 $"job {jobId} attempt {attempt} was already completed with a different result");
         }
 
-        // The job's log is complete: wake its followers (after the commit: a NOTIFY in it would serialise completions).
-        notifications.NotifySoon(JobLogStore.LogsChannel);
+        // The job's log is complete: wake its followers (after the commit: a NOTIFY in it would serialise completions);
+        // those of other replicas with one NOTIFY per few milliseconds, not one per completion.
+        notifications.NotifySoon(JobLogStore.LogsChannel, LogFollowersGather);
         // The next step waits on this message: it is published right after the commit, not by the relay.
         var message = placeholder with
         {

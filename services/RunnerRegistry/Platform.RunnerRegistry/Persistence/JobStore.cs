@@ -88,7 +88,7 @@ internal sealed class JobStore(NpgsqlDataSource dataSource)
     /// Leases the first queued job — in fair order: (jobs of its execution ahead of it, enqueued time) — whose labels
     /// the runner has and whose executor kinds overlap its own, unless the runner already holds as many jobs as its
     /// capacity or was asked to drain. The runner is locked first so that its concurrent acquires cannot exceed its
-    /// capacity (the later statements take fresh snapshots after the lock). The statements go in one round trip, in
+    /// capacity (the lease statement takes a fresh snapshot after the lock). The statements go in one round trip, in
     /// one implicit transaction, which holds the lock to its end. The lease names the runner's first kind the job accepts.
     /// </summary>
     /// <remarks>The runner is serialized with a transaction-scoped advisory lock rather than a row lock: every waiting
@@ -104,10 +104,9 @@ internal sealed class JobStore(NpgsqlDataSource dataSource)
         // say. After a quiet spell the table's statistics count a few queued jobs; a burst of thousands then had every
         // acquire fetch and sort all of them (35 ms each at 18,000 queued), until autovacuum analyzed the table.
         const string sql = """
-            SELECT pg_advisory_xact_lock(7261003, hashtext(@runnerId::text)), set_config('enable_sort', 'off', true);
-
-            SELECT drain_requested_at IS NOT NULL FROM runners.runners
-            WHERE id = @runnerId AND replaced_at IS NULL AND revoked_at IS NULL;
+            SELECT pg_advisory_xact_lock(7261003, hashtext(@runnerId::text)), set_config('enable_sort', 'off', true),
+                   (SELECT drain_requested_at IS NOT NULL FROM runners.runners
+                    WHERE id = @runnerId AND replaced_at IS NULL AND revoked_at IS NULL) AS Draining;
 
             WITH me AS (
                 SELECT r.id
@@ -140,10 +139,10 @@ internal sealed class JobStore(NpgsqlDataSource dataSource)
         await using var results = await connection.QueryMultipleAsync(new CommandDefinition(sql,
             new { runnerId, labels = runner.Labels, executors = runner.Executors, leaseSeconds = leaseTimeout.TotalSeconds },
             cancellationToken: cancellationToken));
-        await results.ReadAsync<object>();
-        var draining = (await results.ReadAsync<bool>()).ToList();
+        // Draining: null when the runner is not live (replaced or revoked); the lease statement checks that again.
+        var draining = (await results.ReadSingleAsync<RunnerState>()).Draining;
         var row = await results.ReadSingleOrDefaultAsync<LeaseRow>();
-        return new LeaseAttempt(draining.Count > 0, draining is [true], row?.ToLease());
+        return new LeaseAttempt(draining is not null, draining is true, row?.ToLease());
     }
 
     /// <summary>The labels and executor kinds of a registration (they never change: registering again makes a new
@@ -566,6 +565,12 @@ internal sealed class JobStore(NpgsqlDataSource dataSource)
     {
         public GrantedLease ToLease() =>
             new(JobId, Attempt, ExecutionId, StepName, StepAttempt, JobJson.ReadSpec(Spec), Utc(LeaseExpiresAt), Executor);
+    }
+
+    /// <summary>A class with a property: Dapper maps it by name, ignoring the lock's and the setting's columns.</summary>
+    private sealed class RunnerState
+    {
+        public bool? Draining { get; set; }
     }
 
     private sealed record OwnershipRow(string State, int Attempt, Guid? RunnerId);
