@@ -47,13 +47,16 @@ internal static class QueueBenchmark
             Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
                 $"dispatch latency, {runners,2} runner(s) waiting, {dispatchJobs} jobs: " +
                 $"enqueue call -> runner holds the lease p50 {Statistics.Percentile(client, 50):F2} ms p99 {Statistics.Percentile(client, 99):F2} ms; " +
-                $"enqueued_at -> leased_at (database clock) p50 {Statistics.Percentile(server, 50):F2} ms p99 {Statistics.Percentile(server, 99):F2} ms"));
+                $"enqueued_at -> leased_at (database clock) p50 {Statistics.Percentile(server, 50):F2} ms p99 {Statistics.Percentile(server, 99):F2} ms " +
+                $"(load average {LoadAverage()})"));
         }
 
+        var loadBefore = LoadAverage();
         var platform = await PlatformThroughputAsync(registryClient, agent, throughputJobs, connections);
         var bare = await BareThroughputAsync(database, throughputJobs, connections);
         Console.WriteLine(string.Create(CultureInfo.InvariantCulture, $"""
-            queue throughput, {throughputJobs} no-op jobs, {connections} runners / connections, enqueued in batches of 100:
+            queue throughput, {throughputJobs} no-op jobs, {connections} runners / connections, enqueued in batches of 100
+            (load average before / after: {loadBefore} / {LoadAverage()}; the two share the machine with whatever else runs):
               platform (gRPC enqueue -> AcquireJob -> CompleteJob, events in the outbox): {platform:F0} jobs/s
               bare PostgreSQL SKIP LOCKED queue (INSERT -> UPDATE ... SKIP LOCKED -> UPDATE): {bare:F0} jobs/s
               ratio bare / platform: {bare / platform:F2}
@@ -190,6 +193,10 @@ internal static class QueueBenchmark
         await Task.WhenAll(consumers);
         return jobs / clock.Elapsed.TotalSeconds;
     }
+
+    /// <summary>The 1, 5 and 15 minute load averages (Linux), so a figure measured on a busy machine says so.</summary>
+    private static string LoadAverage() =>
+        File.Exists("/proc/loadavg") ? string.Join(' ', File.ReadAllText("/proc/loadavg").Split(' ').Take(3)) : "unknown";
 
     private static async Task<Metadata> RegisterAsync(RegistryClient registry, AgentClient agent, string label, string name)
     {

@@ -27,6 +27,9 @@ internal sealed class JobQueue
     public static readonly TimeSpan DefaultWait = TimeSpan.FromSeconds(30);
     public static readonly TimeSpan MaxWait = TimeSpan.FromSeconds(60);
 
+    /// <summary>How late other replicas' log followers may learn that a job ended (they gather into one NOTIFY).</summary>
+    private static readonly TimeSpan LogFollowersGather = TimeSpan.FromMilliseconds(5);
+
     private readonly NpgsqlDataSource dataSource;
     private readonly JobStore store;
     private readonly RunnerStore runners;
@@ -102,7 +105,7 @@ internal sealed class JobQueue
     /// this database and this process (the Standalone host's executions): its jobs are then queued atomically with its
     /// decision, with no hand-over afterwards. Call <see cref="Enqueued"/> once that transaction has committed.
     /// </summary>
-    public IReadOnlyList<NpgsqlBatchCommand> EnqueueInTransaction(IReadOnlyList<NewJob> jobs) => [.. JobStore.EnqueueCommands(jobs)];
+    public IReadOnlyList<NpgsqlBatchCommand> EnqueueInTransaction(IReadOnlyList<NewJob> jobs) => [JobStore.EnqueueCommand(jobs)];
 
     /// <summary>After the commit of jobs enqueued by <see cref="EnqueueInTransaction"/>: hands them to this process's
     /// waiting runners (only this process serves the runners of a host that enqueues in its own transactions; a
@@ -312,17 +315,21 @@ internal sealed class JobQueue
     }
 
     /// <summary>leased → running, with <see cref="JobStarted"/> in the same transaction. Repeating it is harmless.</summary>
+    /// <remarks>The change and its event are one statement (see <see cref="JobStore.StartAsync"/>): this is on every
+    /// step's path, and each round trip of a transaction held open costs the step, and the queue, its latency.</remarks>
     /// <param name="startedAfterLease">how long after its lease the runner began running the job (null: now).</param>
     public async Task ReportStartedAsync(AuthenticatedRunner runner, Guid jobId, int attempt, CancellationToken cancellationToken,
         TimeSpan? startedAfterLease = null)
     {
-        await using var connection = await dataSource.OpenConnectionAsync(cancellationToken);
-        await using var transaction = await connection.BeginTransactionAsync(cancellationToken);
-        var started = await store.MarkStartedAsync(connection, transaction, runner.Id, jobId, attempt, options.LeaseTimeout,
-            startedAfterLease);
+        var messageId = DeterministicGuid.Create(jobId.ToString(), attempt.ToString(), "started");
+        // Execution, step and start time are the statement's to fill in.
+        var placeholder = new JobStarted(jobId, Guid.Empty, "", 0, attempt, runner.Id, default);
+        var started = await store.StartAsync(runner.Id, jobId, attempt, options.LeaseTimeout, startedAfterLease,
+            JobStore.OutboxMessage.Of(messageId, placeholder), cancellationToken);
         if (started is null)
         {
-            var current = await store.GetOwnershipAsync(connection, transaction, jobId)
+            await using var connection = await dataSource.OpenConnectionAsync(cancellationToken);
+            var current = await store.GetOwnershipAsync(connection, null, jobId)
                           ?? throw new NotFoundException("job", jobId.ToString());
             if (current.IsLeaseOf(runner.Id, attempt) && current.Status is not (JobStatus.Leased or JobStatus.Queued))
             {
@@ -332,12 +339,12 @@ internal sealed class JobQueue
             throw JobOwnership.NotHeld(jobId, attempt, current);
         }
 
-        var messageId = DeterministicGuid.Create(jobId.ToString(), attempt.ToString(), "started");
-        var message = new JobStarted(jobId, started.ExecutionId, started.StepName, started.StepAttempt, attempt, runner.Id,
-            started.StartedAtUtc);
-        await outbox.AddAsync(connection, transaction, messageId, message, notify: false);
-        await transaction.CommitAsync(cancellationToken);
-        await publisher.PublishAsync(messageId, message);
+        var message = placeholder with
+        {
+            ExecutionId = started.ExecutionId, StepName = started.StepName, StepAttempt = started.StepAttempt,
+            StartedAt = started.StartedAtUtc,
+        };
+        await publisher.PublishAndForgetSoonAsync(messageId, message);
     }
 
     /// <summary>
@@ -346,16 +353,22 @@ internal sealed class JobQueue
     /// requested ends cancelled whatever the result; a report about a lease that already ended cancelled (the report
     /// was retried, or the lease lapsed first) is accepted and changes nothing.
     /// </summary>
+    /// <remarks>The change and its event are one statement (see <see cref="JobStore.FinishAsync"/>), committed before
+    /// the answer; the event is published right after, its outbox row forgotten later (off the answer's path).</remarks>
     public async Task CompleteAsync(AuthenticatedRunner runner, Guid jobId, int attempt, JobResult reported,
         CancellationToken cancellationToken)
     {
         var result = reported with { OutputTail = OutputTail.Bound(reported.OutputTail) };
-        await using var connection = await dataSource.OpenConnectionAsync(cancellationToken);
-        await using var transaction = await connection.BeginTransactionAsync(cancellationToken);
-        var finished = await store.MarkFinishedAsync(connection, transaction, runner.Id, jobId, attempt, result);
+        var messageId = DeterministicGuid.Create(jobId.ToString(), attempt.ToString(), "finished");
+        // Execution, step, times and error (and the outcome, when the job ends cancelled) are the statement's to fill in.
+        var placeholder = new JobFinished(jobId, Guid.Empty, "", 0, attempt, runner.Id, result.Status.ToOutcome(),
+            result.ExitCode, result.Outputs, null, NullIfEmpty(result.OutputTail), null, default);
+        var finished = await store.FinishAsync(runner.Id, jobId, attempt, result,
+            JobStore.OutboxMessage.Of(messageId, placeholder), (int)JobOutcome.Cancelled, cancellationToken);
         if (finished is null)
         {
-            var current = await store.GetOwnershipAsync(connection, transaction, jobId)
+            await using var connection = await dataSource.OpenConnectionAsync(cancellationToken);
+            var current = await store.GetOwnershipAsync(connection, null, jobId)
                           ?? throw new NotFoundException("job", jobId.ToString());
             if (!current.IsLeaseOf(runner.Id, attempt) || !current.Status.IsFinished())
             {
@@ -367,7 +380,7 @@ internal sealed class JobQueue
                 return; // cancelled while this runner held it: the job's end does not depend on the report
             }
 
-            var stored = await store.GetResultAsync(connection, transaction, jobId);
+            var stored = await store.GetResultAsync(connection, null, jobId);
             if (stored is not null && stored.SameAs(result))
             {
                 return; // a retry of the completion that was stored
@@ -377,16 +390,17 @@ internal sealed class JobQueue
                 $"job {jobId} attempt {attempt} was already completed with a different result");
         }
 
+        // The job's log is complete: wake its followers (after the commit: a NOTIFY in it would serialise completions);
+        // those of other replicas with one NOTIFY per few milliseconds, not one per completion.
+        notifications.NotifySoon(JobLogStore.LogsChannel, LogFollowersGather);
         // The next step waits on this message: it is published right after the commit, not by the relay.
-        var messageId = DeterministicGuid.Create(jobId.ToString(), attempt.ToString(), "finished");
-        var message = new JobFinished(jobId, finished.ExecutionId, finished.StepName, finished.StepAttempt, attempt, runner.Id,
-            finished.Status.ToOutcome(), result.ExitCode, result.Outputs, NullIfEmpty(finished.Error),
-            NullIfEmpty(result.OutputTail), finished.StartedAtUtc, finished.FinishedAtUtc);
-        await outbox.AddAsync(connection, transaction, messageId, message, notify: false);
-        await transaction.CommitAsync(cancellationToken);
-        // The job's log is complete: wake its followers (after the commit: a NOTIFY in it would serialise completions).
-        notifications.NotifySoon(JobLogStore.LogsChannel);
-        await publisher.PublishAsync(messageId, message);
+        var message = placeholder with
+        {
+            ExecutionId = finished.ExecutionId, StepName = finished.StepName, StepAttempt = finished.StepAttempt,
+            Outcome = finished.Status.ToOutcome(), Error = NullIfEmpty(finished.Error), StartedAt = finished.StartedAtUtc,
+            FinishedAt = finished.FinishedAtUtc,
+        };
+        await publisher.PublishAndForgetSoonAsync(messageId, message);
         if (finished.Status == JobStatus.Cancelled)
         {
             logger.LogInformation("Job {JobId} attempt {Attempt} ended cancelled (runner {Runner} reported exit code {ExitCode})",

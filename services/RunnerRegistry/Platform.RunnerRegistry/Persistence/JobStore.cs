@@ -2,6 +2,7 @@ using System.Data;
 using System.Text.Json;
 using Dapper;
 using Npgsql;
+using Platform.BuildingBlocks.Messaging;
 using Platform.RunnerRegistry.Domain;
 
 namespace Platform.RunnerRegistry.Persistence;
@@ -43,67 +44,80 @@ internal sealed class JobStore(NpgsqlDataSource dataSource)
         j.error AS Error
         """;
 
-    // One statement per job, in order, so each fair_rank counts the jobs of its execution inserted before it.
-    private const string EnqueueStatement = """
-        INSERT INTO runners.jobs (id, execution_id, step_name, step_attempt, spec, labels, executors, fair_rank)
-        VALUES (@JobId, @ExecutionId, @StepName, @StepAttempt, @Spec::jsonb, @Labels, @Executors,
-                (SELECT count(*) FROM runners.jobs a
-                 WHERE a.execution_id = @ExecutionId AND a.state IN ('queued', 'leased', 'running')))
-        ON CONFLICT (id) DO NOTHING
+    /// <summary>Inserts the jobs given as parallel arrays, new ones only, as <c>inserted</c>. Each job's fair_rank
+    /// counts the jobs of its execution queued or held before the statement plus those ahead of it in the batch. Their
+    /// labels and kinds, arrays themselves, come as JSON arrays (PostgreSQL has no ragged arrays of arrays).</summary>
+    private const string InsertJobs = """
+        WITH inserted AS (
+            INSERT INTO runners.jobs (id, execution_id, step_name, step_attempt, spec, labels, executors, fair_rank)
+            SELECT n.id, n.execution_id, n.step_name, n.step_attempt, n.spec,
+                   ARRAY(SELECT jsonb_array_elements_text(n.labels)),
+                   ARRAY(SELECT jsonb_array_elements_text(n.executors)),
+                   (SELECT count(*) FROM runners.jobs a
+                    WHERE a.execution_id = n.execution_id AND a.state IN ('queued', 'leased', 'running'))
+                   + row_number() OVER (PARTITION BY n.execution_id ORDER BY n.ord) - 1
+            FROM unnest(@ids::uuid[], @executionIds::uuid[], @stepNames::text[], @stepAttempts::int[],
+                        @specs::jsonb[], @labels::jsonb[], @executors::jsonb[])
+                 WITH ORDINALITY AS n(id, execution_id, step_name, step_attempt, spec, labels, executors, ord)
+            WHERE NOT EXISTS (SELECT 1 FROM runners.jobs e WHERE e.id = n.id)
+            ORDER BY n.ord
+            ON CONFLICT (id) DO NOTHING
+            RETURNING 1
+        )
         """;
 
     /// <summary>
-    /// The statements that enqueue <paramref name="jobs"/> (idempotently, as <see cref="EnqueueAsync"/>) in a
+    /// The statement that enqueues <paramref name="jobs"/> (idempotently, as <see cref="EnqueueAsync"/>) in a
     /// transaction of the caller's: for a context that shares this database and process, so its jobs are queued
-    /// atomically with its own writes. The caller wakes the waiting runners after its commit.
+    /// atomically with its own writes. No NOTIFY (it would serialise the caller's commits): the caller wakes this
+    /// process's waiting runners after its commit.
     /// </summary>
-    public static IEnumerable<NpgsqlBatchCommand> EnqueueCommands(IReadOnlyList<NewJob> jobs)
+    public static NpgsqlBatchCommand EnqueueCommand(IReadOnlyList<NewJob> jobs)
     {
-        foreach (var job in jobs)
+        var command = new NpgsqlBatchCommand(InsertJobs + "SELECT count(*) FROM inserted");
+        foreach (var (name, value) in JobColumns(jobs))
         {
-            var command = new NpgsqlBatchCommand(EnqueueStatement);
-            command.Parameters.Add(new NpgsqlParameter<Guid>("JobId", job.JobId));
-            command.Parameters.Add(new NpgsqlParameter<Guid>("ExecutionId", job.ExecutionId));
-            command.Parameters.Add(new NpgsqlParameter<string>("StepName", job.StepName));
-            command.Parameters.Add(new NpgsqlParameter<int>("StepAttempt", job.StepAttempt));
-            command.Parameters.Add(new NpgsqlParameter<string>("Spec", JobJson.Write(job.Spec)));
-            command.Parameters.Add(new NpgsqlParameter<string[]>("Labels", job.Spec.RunnerLabels.ToArray()));
-            command.Parameters.Add(new NpgsqlParameter<string[]>("Executors", job.Spec.AcceptedExecutors));
-            yield return command;
+            command.Parameters.Add(new NpgsqlParameter(name, value));
         }
+
+        return command;
     }
 
     /// <returns>How many of the jobs were new (the others were enqueued before: enqueueing is idempotent).</returns>
     /// <param name="sender">The NOTIFY's payload: the enqueuing process, which wakes its own waiters itself.</param>
+    /// <remarks>One statement, one round trip, for the whole batch and its NOTIFY (it was a statement per job, then the
+    /// NOTIFY, then the commit).</remarks>
     public async Task<int> EnqueueAsync(IReadOnlyList<NewJob> jobs, string sender, CancellationToken cancellationToken)
     {
+        const string sql = InsertJobs + $"""
+            SELECT n::int, CASE WHEN n > 0 THEN pg_notify('{JobsChannel}', @sender) END
+            FROM (SELECT count(*) AS n FROM inserted) c
+            """;
+        var parameters = new DynamicParameters(JobColumns(jobs).ToDictionary(c => c.Name, c => c.Value));
+        parameters.Add("sender", sender);
         await using var connection = await dataSource.OpenConnectionAsync(cancellationToken);
-        await using var transaction = await connection.BeginTransactionAsync(cancellationToken);
-        var inserted = await connection.ExecuteAsync(new CommandDefinition(EnqueueStatement, jobs.Select(j => new
-        {
-            j.JobId,
-            j.ExecutionId,
-            j.StepName,
-            j.StepAttempt,
-            Spec = JobJson.Write(j.Spec),
-            Labels = j.Spec.RunnerLabels.ToArray(),
-            Executors = j.Spec.AcceptedExecutors,
-        }), transaction, cancellationToken: cancellationToken));
-        if (inserted > 0)
-        {
-            await connection.ExecuteAsync(new CommandDefinition($"SELECT pg_notify('{JobsChannel}', @sender)", new { sender },
-                transaction, cancellationToken: cancellationToken));
-        }
+        return await connection.ExecuteScalarAsync<int>(new CommandDefinition(sql, parameters, cancellationToken: cancellationToken));
+    }
 
-        await transaction.CommitAsync(cancellationToken);
-        return inserted;
+    /// <summary>The parameters of <see cref="InsertJobs"/>. A job id named twice in one batch is the first one (as when it
+    /// is enqueued twice).</summary>
+    private static IEnumerable<(string Name, object Value)> JobColumns(IReadOnlyList<NewJob> jobs)
+    {
+        var batch = jobs.DistinctBy(j => j.JobId).ToList();
+        yield return ("ids", batch.Select(j => j.JobId).ToArray());
+        yield return ("executionIds", batch.Select(j => j.ExecutionId).ToArray());
+        yield return ("stepNames", batch.Select(j => j.StepName).ToArray());
+        yield return ("stepAttempts", batch.Select(j => j.StepAttempt).ToArray());
+        yield return ("specs", batch.Select(j => JobJson.Write(j.Spec)).ToArray());
+        yield return ("labels", batch.Select(j => JsonSerializer.Serialize(j.Spec.RunnerLabels)).ToArray());
+        yield return ("executors", batch.Select(j => JsonSerializer.Serialize(j.Spec.AcceptedExecutors)).ToArray());
     }
 
     /// <summary>
     /// Leases the first queued job — in fair order: (jobs of its execution ahead of it, enqueued time) — whose labels
     /// the runner has and whose executor kinds overlap its own, unless the runner already holds as many jobs as its
     /// capacity or was asked to drain. The runner is locked first so that its concurrent acquires cannot exceed its
-    /// capacity (the later statements take fresh snapshots after the lock). The statements go in one round trip, in
+    /// capacity (the lease statement takes a fresh snapshot after the lock). The statements go in one round trip, in
     /// one implicit transaction, which holds the lock to its end. The lease names the runner's first kind the job accepts.
     /// </summary>
     /// <remarks>The runner is serialized with a transaction-scoped advisory lock rather than a row lock: every waiting
@@ -115,11 +129,13 @@ internal sealed class JobStore(NpgsqlDataSource dataSource)
         // The runner's labels and kinds are parameters, not read from its row in the query: with their values the
         // planner walks the queue index in order and stops at the first match; joined from the row, it estimated one
         // match and sorted every queued job on every acquire.
+        // Sorting is off for this transaction: the queue head must be walked in index order whatever the statistics
+        // say. After a quiet spell the table's statistics count a few queued jobs; a burst of thousands then had every
+        // acquire fetch and sort all of them (35 ms each at 18,000 queued), until autovacuum analyzed the table.
         const string sql = """
-            SELECT pg_advisory_xact_lock(7261003, hashtext(@runnerId::text));
-
-            SELECT drain_requested_at IS NOT NULL FROM runners.runners
-            WHERE id = @runnerId AND replaced_at IS NULL AND revoked_at IS NULL;
+            SELECT pg_advisory_xact_lock(7261003, hashtext(@runnerId::text)), set_config('enable_sort', 'off', true),
+                   (SELECT drain_requested_at IS NOT NULL FROM runners.runners
+                    WHERE id = @runnerId AND replaced_at IS NULL AND revoked_at IS NULL) AS Draining;
 
             WITH me AS (
                 SELECT r.id
@@ -152,10 +168,10 @@ internal sealed class JobStore(NpgsqlDataSource dataSource)
         await using var results = await connection.QueryMultipleAsync(new CommandDefinition(sql,
             new { runnerId, labels = runner.Labels, executors = runner.Executors, leaseSeconds = leaseTimeout.TotalSeconds },
             cancellationToken: cancellationToken));
-        await results.ReadAsync<object>();
-        var draining = (await results.ReadAsync<bool>()).ToList();
+        // Draining: null when the runner is not live (replaced or revoked); the lease statement checks that again.
+        var draining = (await results.ReadSingleAsync<RunnerState>()).Draining;
         var row = await results.ReadSingleOrDefaultAsync<LeaseRow>();
-        return new LeaseAttempt(draining.Count > 0, draining is [true], row?.ToLease());
+        return new LeaseAttempt(draining is not null, draining is true, row?.ToLease());
     }
 
     /// <summary>The labels and executor kinds of a registration (they never change: registering again makes a new
@@ -180,7 +196,7 @@ internal sealed class JobStore(NpgsqlDataSource dataSource)
         await connection.ExecuteAsync(new CommandDefinition(sql, new { jobId, attempt }, cancellationToken: cancellationToken));
     }
 
-    public async Task<JobOwnership?> GetOwnershipAsync(IDbConnection connection, IDbTransaction transaction, Guid jobId)
+    public async Task<JobOwnership?> GetOwnershipAsync(IDbConnection connection, IDbTransaction? transaction, Guid jobId)
     {
         const string sql = """
             SELECT state AS State, attempt AS Attempt, runner_id AS RunnerId FROM runners.jobs WHERE id = @jobId
@@ -189,55 +205,103 @@ internal sealed class JobStore(NpgsqlDataSource dataSource)
         return row is null ? null : new JobOwnership(JobStatuses.FromDb(row.State), row.Attempt, row.RunnerId);
     }
 
-    /// <summary>leased → running for the lease the runner holds; null when it does not hold it (nothing changes).</summary>
-    public async Task<StartedRow?> MarkStartedAsync(IDbConnection connection, IDbTransaction transaction,
-        Guid runnerId, Guid jobId, int attempt, TimeSpan leaseTimeout, TimeSpan? startedAfterLease)
+    /// <summary>
+    /// leased → running for the lease the runner holds, and its <c>JobStarted</c> in the outbox, in one statement (one
+    /// round trip, one implicit transaction); null when the runner does not hold the lease (nothing changes).
+    /// </summary>
+    /// <param name="started">The event serialized with placeholders for what only the statement knows (the job's
+    /// execution, step and start time), which it fills in: the row's values replace those keys of the JSON.</param>
+    /// <param name="startedAfterLease">how long after its lease the runner began running the job (null: now).</param>
+    public async Task<StartedRow?> StartAsync(Guid runnerId, Guid jobId, int attempt, TimeSpan leaseTimeout,
+        TimeSpan? startedAfterLease, OutboxMessage started, CancellationToken cancellationToken)
     {
         const string sql = $"""
-            UPDATE runners.jobs
-            SET state = 'running', started_at = {StartedAt},
-                lease_expires_at = clock_timestamp() + make_interval(secs => @leaseSeconds)
-            WHERE id = @jobId AND attempt = @attempt AND runner_id = @runnerId AND state = 'leased'
-            RETURNING execution_id AS ExecutionId, step_name AS StepName, step_attempt AS StepAttempt,
-                      started_at AS StartedAt
+            WITH started AS (
+                UPDATE runners.jobs
+                SET state = 'running', started_at = {StartedAt},
+                    lease_expires_at = clock_timestamp() + make_interval(secs => @leaseSeconds)
+                WHERE id = @jobId AND attempt = @attempt AND runner_id = @runnerId AND state = 'leased'
+                RETURNING execution_id, step_name, step_attempt, started_at
+            ), event AS (
+                INSERT INTO runners.outbox (message_id, message_type, payload)
+                SELECT @messageId, @messageType, @payload::jsonb || jsonb_build_object(
+                           'executionId', s.execution_id, 'stepName', s.step_name, 'stepAttempt', s.step_attempt,
+                           'startedAt', s.started_at)
+                FROM started s
+                ON CONFLICT (message_id) DO NOTHING
+            )
+            SELECT execution_id AS ExecutionId, step_name AS StepName, step_attempt AS StepAttempt, started_at AS StartedAt
+            FROM started
             """;
-        return await connection.QuerySingleOrDefaultAsync<StartedRow>(sql,
-            new { runnerId, jobId, attempt, leaseSeconds = leaseTimeout.TotalSeconds, startedAfter = startedAfterLease?.TotalSeconds },
-            transaction);
+        await using var connection = await dataSource.OpenConnectionAsync(cancellationToken);
+        return await connection.QuerySingleOrDefaultAsync<StartedRow>(new CommandDefinition(sql,
+            ReportParameters(runnerId, jobId, attempt, started,
+                new { leaseSeconds = leaseTimeout.TotalSeconds, startedAfter = startedAfterLease?.TotalSeconds }),
+            cancellationToken: cancellationToken));
     }
 
     /// <summary>
-    /// Finishes the lease the runner holds; null when it does not hold it (nothing changes). A job whose cancel was
-    /// requested ends <c>cancelled</c> with the cancel reason as its error, whatever its exit code (kept, with the
-    /// output, as the runner sent them).
+    /// Finishes the lease the runner holds, and puts its <c>JobFinished</c> in the outbox, in one statement (one round
+    /// trip, one implicit transaction); null when the runner does not hold the lease (nothing changes). A job whose
+    /// cancel was requested ends <c>cancelled</c> with the cancel reason as its error, whatever its exit code (kept,
+    /// with the output, as the runner sent them).
     /// </summary>
-    public async Task<FinishedRow?> MarkFinishedAsync(IDbConnection connection, IDbTransaction transaction,
-        Guid runnerId, Guid jobId, int attempt, JobResult result)
+    /// <param name="finished">The event serialized with placeholders for what only the statement knows (the job's
+    /// execution, step, outcome, error and times), which it fills in: the row's values replace those keys of the JSON.
+    /// </param>
+    /// <param name="cancelledOutcome">The event's outcome when the job ends cancelled (the event's own otherwise).</param>
+    public async Task<FinishedRow?> FinishAsync(Guid runnerId, Guid jobId, int attempt, JobResult result,
+        OutboxMessage finished, int cancelledOutcome, CancellationToken cancellationToken)
     {
-        const string sql = $"""
-            UPDATE runners.jobs
-            SET state = CASE WHEN cancel_requested_at IS NULL THEN @state ELSE 'cancelled' END,
-                started_at = CASE WHEN started_at IS NULL AND @startedAfter::double precision IS NOT NULL
-                                  THEN {StartedAt} ELSE started_at END,
-                error = CASE WHEN cancel_requested_at IS NULL THEN @error ELSE cancel_reason END,
-                finished_at = clock_timestamp(), lease_expires_at = NULL, exit_code = @exitCode,
-                outputs = @outputs::jsonb, output_tail = @outputTail
-            WHERE id = @jobId AND attempt = @attempt AND runner_id = @runnerId AND state IN ('leased', 'running')
-            RETURNING execution_id AS ExecutionId, step_name AS StepName, step_attempt AS StepAttempt,
-                      started_at AS StartedAt, finished_at AS FinishedAt, state AS State, error AS Error
+        const string sql = $$"""
+            WITH finished AS (
+                UPDATE runners.jobs
+                SET state = CASE WHEN cancel_requested_at IS NULL THEN @state ELSE 'cancelled' END,
+                    started_at = CASE WHEN started_at IS NULL AND @startedAfter::double precision IS NOT NULL
+                                      THEN {{StartedAt}} ELSE started_at END,
+                    error = CASE WHEN cancel_requested_at IS NULL THEN @error ELSE cancel_reason END,
+                    finished_at = clock_timestamp(), lease_expires_at = NULL, exit_code = @exitCode,
+                    outputs = @outputs::jsonb, output_tail = @outputTail
+                WHERE id = @jobId AND attempt = @attempt AND runner_id = @runnerId AND state IN ('leased', 'running')
+                RETURNING execution_id, step_name, step_attempt, started_at, finished_at, state, error
+            ), event AS (
+                INSERT INTO runners.outbox (message_id, message_type, payload)
+                SELECT @messageId, @messageType, @payload::jsonb || jsonb_build_object(
+                           'executionId', f.execution_id, 'stepName', f.step_name, 'stepAttempt', f.step_attempt,
+                           'startedAt', f.started_at, 'finishedAt', f.finished_at, 'error', NULLIF(f.error, ''))
+                       || CASE WHEN f.state = 'cancelled' THEN jsonb_build_object('outcome', @cancelledOutcome)
+                               ELSE '{}'::jsonb END
+                FROM finished f
+                ON CONFLICT (message_id) DO NOTHING
+            )
+            SELECT execution_id AS ExecutionId, step_name AS StepName, step_attempt AS StepAttempt,
+                   started_at AS StartedAt, finished_at AS FinishedAt, state AS State, error AS Error
+            FROM finished
             """;
-        return await connection.QuerySingleOrDefaultAsync<FinishedRow>(sql, new
+        await using var connection = await dataSource.OpenConnectionAsync(cancellationToken);
+        return await connection.QuerySingleOrDefaultAsync<FinishedRow>(new CommandDefinition(sql,
+            ReportParameters(runnerId, jobId, attempt, finished, new
+            {
+                state = result.Status.ToDb(),
+                exitCode = result.ExitCode,
+                outputs = JobJson.Write(result.Outputs),
+                error = result.Error,
+                outputTail = result.OutputTail,
+                cancelledOutcome,
+                startedAfter = result.StartedAfterLease?.TotalSeconds,
+            }), cancellationToken: cancellationToken));
+    }
+
+    /// <summary>The parameters of a runner's report about its lease, with the event written with it.</summary>
+    private static DynamicParameters ReportParameters(Guid runnerId, Guid jobId, int attempt, OutboxMessage message,
+        object more)
+    {
+        var parameters = new DynamicParameters(more);
+        parameters.AddDynamicParams(new
         {
-            runnerId,
-            jobId,
-            attempt,
-            state = result.Status.ToDb(),
-            exitCode = result.ExitCode,
-            outputs = JobJson.Write(result.Outputs),
-            error = result.Error,
-            outputTail = result.OutputTail,
-            startedAfter = result.StartedAfterLease?.TotalSeconds,
-        }, transaction);
+            runnerId, jobId, attempt, messageId = message.MessageId, messageType = message.MessageType, payload = message.Payload,
+        });
+        return parameters;
     }
 
     /// <summary>Extends the leases of the listed jobs the runner still holds; returns those it holds, each with whether
@@ -467,7 +531,7 @@ internal sealed class JobStore(NpgsqlDataSource dataSource)
             r => QueueReasons.Explain(r.Labels, r.Executors, r.WithLabels, r.Matching, r.Free));
     }
 
-    public async Task<JobResult?> GetResultAsync(IDbConnection connection, IDbTransaction transaction, Guid jobId)
+    public async Task<JobResult?> GetResultAsync(IDbConnection connection, IDbTransaction? transaction, Guid jobId)
     {
         const string sql = """
             SELECT exit_code AS ExitCode, outputs::text AS Outputs, error AS Error, output_tail AS OutputTail
@@ -480,6 +544,16 @@ internal sealed class JobStore(NpgsqlDataSource dataSource)
     }
 
     private static DateTimeOffset Utc(DateTime value) => RunnerStore.Utc(value);
+
+    /// <summary>An event for the outbox: its deterministic id, type name and JSON (see <see cref="Outbox.Serialize{T}"/>).</summary>
+    internal sealed record OutboxMessage(Guid MessageId, string MessageType, string Payload)
+    {
+        public static OutboxMessage Of<T>(Guid messageId, T message) where T : class
+        {
+            var (type, payload) = Outbox.Serialize(message);
+            return new OutboxMessage(messageId, type, payload);
+        }
+    }
 
     internal sealed record LeaseAttempt(bool RunnerIsLive, bool Draining, GrantedLease? Lease);
 
@@ -525,6 +599,12 @@ internal sealed class JobStore(NpgsqlDataSource dataSource)
     {
         public GrantedLease ToLease() =>
             new(JobId, Attempt, ExecutionId, StepName, StepAttempt, JobJson.ReadSpec(Spec), Utc(LeaseExpiresAt), Executor);
+    }
+
+    /// <summary>A class with a property: Dapper maps it by name, ignoring the lock's and the setting's columns.</summary>
+    private sealed class RunnerState
+    {
+        public bool? Draining { get; set; }
     }
 
     private sealed record OwnershipRow(string State, int Attempt, Guid? RunnerId);

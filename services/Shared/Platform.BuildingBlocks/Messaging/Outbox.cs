@@ -111,6 +111,78 @@ public sealed class OutboxPublisher(
             notifications.Channel(outbox.Channel).Pulse();
         }
     }
+
+    private readonly ConcurrentQueue<Guid> published = new();
+    private int forgetting;
+
+    /// <summary>
+    /// As <see cref="PublishAsync{T}"/>, but returns once the message is published: its outbox row is deleted later,
+    /// with the rows of the messages published meanwhile, in one statement whose commit does not wait for its WAL flush.
+    /// That deletion carried a commit (and its flush) per message on the path of the caller's answer; losing it to a
+    /// crash only makes the relay publish the message again, which consumers already tolerate (their inbox).
+    /// </summary>
+    public async Task PublishAndForgetSoonAsync<T>(Guid messageId, T message)
+        where T : class
+    {
+        try
+        {
+            await bus.Publish(message, context => context.MessageId = messageId);
+        }
+        catch (Exception e)
+        {
+            logger.LogWarning(e, "Publishing {MessageType} {MessageId} right after its commit failed; the {Schema} outbox relay retries",
+                typeof(T).Name, messageId, outbox.Schema);
+            notifications.Channel(outbox.Channel).Pulse();
+            return;
+        }
+
+        published.Enqueue(messageId);
+        if (Interlocked.Exchange(ref forgetting, 1) == 0)
+        {
+            _ = ForgetPublishedAsync();
+        }
+    }
+
+    /// <summary>Deletes the rows of published messages, a batch at a time, until none is left; one runs at a time.</summary>
+    private async Task ForgetPublishedAsync()
+    {
+        const int batchSize = 1000;
+        while (true)
+        {
+            var ids = new List<Guid>();
+            while (ids.Count < batchSize && published.TryDequeue(out var id))
+            {
+                ids.Add(id);
+            }
+
+            if (ids.Count > 0)
+            {
+                try
+                {
+                    await using var connection = await dataSource.OpenConnectionAsync();
+                    await using var transaction = await connection.BeginTransactionAsync();
+                    await connection.ExecuteAsync($"""
+                        SET LOCAL synchronous_commit = off;
+                        DELETE FROM {outbox.Schema}.outbox WHERE message_id = ANY(@ids);
+                        """, new { ids = ids.ToArray() }, transaction);
+                    await transaction.CommitAsync();
+                }
+                catch (Exception e)
+                {
+                    // The rows stay: the relay publishes them again when it next runs (consumers deduplicate).
+                    logger.LogWarning(e, "Deleting {Count} published {Schema} outbox rows failed; the relay will publish them again",
+                        ids.Count, outbox.Schema);
+                }
+            }
+
+            Volatile.Write(ref forgetting, 0);
+            // A message published after the queue was emptied, that found the flag still set, is forgotten now.
+            if (published.IsEmpty || Interlocked.Exchange(ref forgetting, 1) == 1)
+            {
+                return;
+            }
+        }
+    }
 }
 
 /// <summary>Relays one context's outbox to the bus: woken by NOTIFY, at-least-once, publisher-confirmed.</summary>

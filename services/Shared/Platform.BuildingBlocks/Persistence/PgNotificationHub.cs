@@ -38,6 +38,35 @@ public sealed class PgNotificationHub(NpgsqlDataSource dataSource, ILogger<PgNot
         }
     }
 
+    private readonly ConcurrentDictionary<string, byte> gathering = new(StringComparer.Ordinal);
+
+    /// <summary>
+    /// As <see cref="NotifySoon(string)"/>, but other processes' waiters are woken by one NOTIFY sent
+    /// <paramref name="gather"/> after the first request, whatever the number of requests meanwhile. For a channel
+    /// pulsed by every one of a stream of commits (a job's end wakes its log followers): each NOTIFY is a commit of
+    /// its own, flushed to the WAL, and under a steady stream <see cref="NotifySoon(string)"/> sends them back to back.
+    /// </summary>
+    public void NotifySoon(string channel, TimeSpan gather)
+    {
+        Channel(channel).Pulse();
+        if (gathering.TryAdd(channel, 0))
+        {
+            _ = SendGatheredAsync(channel, gather);
+        }
+    }
+
+    private async Task SendGatheredAsync(string channel, TimeSpan gather)
+    {
+        await Task.Delay(gather);
+        // Removed before sending: a request from now on is after the NOTIFY's commit starts, so it gathers anew.
+        gathering.TryRemove(channel, out _);
+        toNotify[channel] = 0;
+        if (Interlocked.Exchange(ref notifying, 1) == 0)
+        {
+            await SendNotificationsAsync();
+        }
+    }
+
     private async Task SendNotificationsAsync()
     {
         try
