@@ -13,10 +13,10 @@ public sealed record TriggerVerification(Guid TriggerId, string Verification, st
 /// The triggers' verification settings, asked of the Triggers context over gRPC (the ingress never reads another
 /// context's tables) and kept for <see cref="Ttl"/>, so a burst of webhooks costs no call per delivery. A
 /// rotation or deletion NOTIFYs <see cref="ChangedChannel"/> on the shared PostgreSQL server, which empties the
-/// cache, so a rotated secret works at once. Should that notification not arrive (separate database servers), a
-/// signature that fails against settings older than <see cref="RefreshAfterFailure"/> is checked again with fresh
-/// ones, and a deleted trigger keeps accepting for at most <see cref="Ttl"/> (its deliveries are then answered
-/// "failed: the trigger was deleted" by Triggers).
+/// cache. That notification can arrive after the rotation's answer (or never, with separate database servers), so a
+/// delivery that fails verification is checked again against settings fetched after it arrived — concurrent failures
+/// share one fetch — and a rotated secret works at once. A deleted trigger keeps accepting for at most <see cref="Ttl"/>
+/// without the notification (its deliveries are then answered "failed: the trigger was deleted" by Triggers).
 /// </summary>
 public sealed class TriggerDirectory(Protos.Triggers.V1.Triggers.TriggersClient client, PgNotificationHub notifications, TimeProvider clock)
 {
@@ -27,22 +27,22 @@ public sealed class TriggerDirectory(Protos.Triggers.V1.Triggers.TriggersClient 
     private Task seenChange = notifications.Channel(ChangedChannel).Next;
 
     public static readonly TimeSpan Ttl = TimeSpan.FromSeconds(30);
-    public static readonly TimeSpan RefreshAfterFailure = TimeSpan.FromSeconds(1);
     private const int MaxEntries = 50_000;
 
     private readonly ConcurrentDictionary<Guid, Task<Entry>> entries = new();
+    private readonly Lock refreshing = new();
 
     private sealed record Entry(TriggerVerification? Verification, DateTimeOffset FetchedAt);
 
     /// <returns>null when there is no such webhook trigger.</returns>
     public async Task<TriggerVerification?> GetAsync(Guid triggerId, CancellationToken cancellationToken) =>
-        (await GetEntryAsync(triggerId, TimeSpan.Zero, cancellationToken)).Verification;
+        (await GetEntryAsync(triggerId, null, cancellationToken)).Verification;
 
-    /// <summary>Fresh settings, unless the cached ones are younger than <see cref="RefreshAfterFailure"/>.</summary>
-    public async Task<TriggerVerification?> RefreshAsync(Guid triggerId, CancellationToken cancellationToken) =>
-        (await GetEntryAsync(triggerId, RefreshAfterFailure, cancellationToken)).Verification;
+    /// <summary>Settings fetched at or after <paramref name="notBefore"/> (a delivery's arrival).</summary>
+    public async Task<TriggerVerification?> RefreshAsync(Guid triggerId, DateTimeOffset notBefore, CancellationToken cancellationToken) =>
+        (await GetEntryAsync(triggerId, notBefore, cancellationToken)).Verification;
 
-    private async Task<Entry> GetEntryAsync(Guid triggerId, TimeSpan maxAge, CancellationToken cancellationToken)
+    private async Task<Entry> GetEntryAsync(Guid triggerId, DateTimeOffset? notBefore, CancellationToken cancellationToken)
     {
         var now = clock.GetUtcNow();
         var change = changed.Next;
@@ -55,20 +55,28 @@ public sealed class TriggerDirectory(Protos.Triggers.V1.Triggers.TriggersClient 
 
         var cached = entries.GetOrAdd(triggerId, id => FetchAsync(id));
         var entry = await WaitOrForgetAsync(triggerId, cached, cancellationToken);
-        var age = now - entry.FetchedAt;
-        var stale = maxAge == TimeSpan.Zero
-            ? age > Ttl || entry.Verification?.ValidUntil <= now
-            : age > maxAge;
-        if (!stale)
+        // A fetch another caller started meanwhile may still predate notBefore: then once more.
+        for (var round = 0; round < 3 && IsStale(entry, now, notBefore); round++)
         {
-            return entry;
+            // One fetch replaces the stale entry; concurrent callers share it (a flood of bad signatures costs one
+            // call at a time, not one each).
+            lock (refreshing)
+            {
+                cached = entries.TryGetValue(triggerId, out var existing) && existing != cached
+                    ? existing
+                    : entries[triggerId] = FetchAsync(triggerId);
+            }
+
+            entry = await WaitOrForgetAsync(triggerId, cached, cancellationToken);
         }
 
-        // One fetch replaces the stale entry; concurrent callers share it.
-        var fresh = FetchAsync(triggerId);
-        var current = entries.AddOrUpdate(triggerId, fresh, (_, existing) => existing == cached ? fresh : existing);
-        return await WaitOrForgetAsync(triggerId, current, cancellationToken);
+        return entry;
     }
+
+    private static bool IsStale(Entry entry, DateTimeOffset now, DateTimeOffset? notBefore) =>
+        notBefore is { } since
+            ? entry.FetchedAt < since
+            : now - entry.FetchedAt > Ttl || entry.Verification?.ValidUntil <= now;
 
     private async Task<Entry> WaitOrForgetAsync(Guid triggerId, Task<Entry> task, CancellationToken cancellationToken)
     {

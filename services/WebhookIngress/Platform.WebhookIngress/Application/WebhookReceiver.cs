@@ -25,7 +25,7 @@ public sealed class WebhookReceiver(TriggerDirectory directory, DeliveryStore st
 
         HeaderLookup header = name => requestHeaders.TryGetValue(name, out var values) ? values.ToString() : null;
         var rejection = WebhookVerifier.Verify(trigger.Verification, trigger.Secrets, body, header, now);
-        if (rejection is not null && await directory.RefreshAsync(triggerId, cancellationToken) is { } fresh)
+        if (rejection is not null && await directory.RefreshAsync(triggerId, now, cancellationToken) is { } fresh)
         {
             // Perhaps signed with a secret rotated since the settings were cached.
             trigger = fresh;
