@@ -35,6 +35,15 @@ public static class DatabaseExtensions
                 dataSource.ConnectionStringBuilder.AutoPrepareMinUsages = 2;
             }
 
+            // Every session setting the platform makes is transaction-scoped (SET LOCAL, set_config(..., true),
+            // transaction advisory locks), so the reset Npgsql otherwise sends with the first statement of each reuse
+            // of a pooled connection — seven statements (RESET ALL, UNLISTEN *, pg_advisory_unlock_all(), ...) when
+            // prepared statements must survive it — is server work for nothing on every call.
+            if (!dataSource.ConnectionStringBuilder.ContainsKey("No Reset On Close"))
+            {
+                dataSource.ConnectionStringBuilder.NoResetOnClose = true;
+            }
+
             return dataSource.Build();
         });
         builder.Services.TryAddSingleton<PgNotificationHub>();
