@@ -115,6 +115,7 @@ public sealed class RunnerAgent
         {
             registered.TrySetResult(session.RunnerId);
             using var stopAcquiring = CancellationTokenSource.CreateLinkedTokenSource(stoppingToken, session.Ending);
+            session.StopAcquiring = stopAcquiring.Token;
             // Heartbeats and cancellations go on while draining: the running jobs keep their leases and can be cancelled.
             using var stopWatching = new CancellationTokenSource();
             var heartbeats = HeartbeatLoopAsync(session, stopWatching.Token);
@@ -381,6 +382,7 @@ public sealed class RunnerAgent
     private async Task RunJobAsync(Session session, JobLease lease, RunningJob job)
     {
         var logs = new JobLogSender(lease.Attempt, batch => SendLogsAsync(session, lease, job, batch), time);
+        JobLease? next = null;
         logs.Start();
         try
         {
@@ -451,8 +453,16 @@ public sealed class RunnerAgent
                 complete.Outputs[key] = value;
             }
 
-            await ReportAsync(session, job, "complete",
-                ct => session.Client.CompleteJobAsync(complete, session.Headers, Deadline(CallTimeout), ct).ResponseAsync);
+            // While the runner takes jobs, the completion also asks for the next one: the slot goes straight to it.
+            complete.AcquireNext = !session.StopAcquiring.IsCancellationRequested;
+            CompleteJobResponse? completed = null;
+            await ReportAsync(session, job, "complete", async ct =>
+                completed = await session.Client.CompleteJobAsync(complete, session.Headers, Deadline(CallTimeout), ct));
+            if (completed is not null)
+            {
+                DrainIfAsked(session, completed.Drain);
+                next = completed.Next;
+            }
         }
         catch (Exception ex)
         {
@@ -470,7 +480,14 @@ public sealed class RunnerAgent
             running.TryRemove(job.JobId, out _);
             watchedJobsChanged.Fire();
             job.Dispose();
-            session.Slots.Release();
+            if (next is not null)
+            {
+                StartJob(session, next); // it keeps this job's slot
+            }
+            else
+            {
+                session.Slots.Release();
+            }
         }
     }
 
@@ -573,7 +590,13 @@ public sealed class RunnerAgent
                 options.DrainTimeout, jobs.Count);
             try
             {
-                await Task.WhenAll(jobs.Select(j => j.Completion)).WaitAsync(options.DrainTimeout, time);
+                // Until none runs: a completion sent before the drain began may have handed its slot to a next job.
+                var deadline = time.GetUtcNow() + options.DrainTimeout;
+                while (jobs.Count > 0)
+                {
+                    await Task.WhenAll(jobs.Select(j => j.Completion)).WaitAsync(Max(deadline - time.GetUtcNow(), TimeSpan.Zero), time);
+                    jobs = running.Values.ToList();
+                }
             }
             catch (TimeoutException)
             {
@@ -672,6 +695,9 @@ public sealed class RunnerAgent
         public Metadata Headers { get; } = new() { { "authorization", "Bearer " + registration.Credential } };
         public TimeSpan HeartbeatInterval { get; } = TimeSpan.FromSeconds(Math.Max(1, registration.HeartbeatIntervalSeconds));
         public SemaphoreSlim Slots { get; } = new(capacity, capacity);
+
+        /// <summary>Cancelled when the runner takes no more jobs (stopping, draining, or the session failed).</summary>
+        public CancellationToken StopAcquiring { get; set; }
 
         /// <summary>Cancelled when the session cannot go on or the registry asked for a drain: stop acquiring.</summary>
         public CancellationToken Ending => ending.Token;
