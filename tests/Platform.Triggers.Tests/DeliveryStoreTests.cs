@@ -16,12 +16,7 @@ public sealed class DeliveryStoreTests(DatabaseFixture db) : IClassFixture<Datab
     private AcceptedDelivery Delivery(string key) => new(Guid.CreateVersion7(), trigger, key, Encoding.UTF8.GetBytes("{\"n\":1}"),
         new Dictionary<string, string> { ["X-Webhook-Id"] = key }, DateTimeOffset.UtcNow, null);
 
-    private async Task<long> OutboxMessagesFor(Guid deliveryId)
-    {
-        await using var connection = await db.DataSource.OpenConnectionAsync();
-        return await connection.ExecuteScalarAsync<long>(
-            "SELECT count(*) FROM ingress.outbox WHERE payload->>'deliveryId' = @id", new { id = deliveryId.ToString() });
-    }
+    private Task<long> OutboxMessagesFor(Guid deliveryId) => db.OutboxMessagesForAsync("ingress", deliveryId);
 
     [Fact]
     public async Task Concurrent_copies_of_one_delivery_are_recorded_once_and_sent_to_Triggers_once()
