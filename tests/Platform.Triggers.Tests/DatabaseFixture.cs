@@ -1,3 +1,4 @@
+using Dapper;
 using Microsoft.Extensions.Logging.Abstractions;
 using Npgsql;
 using Platform.BuildingBlocks.Messaging;
@@ -25,4 +26,12 @@ public sealed class DatabaseFixture : IAsyncLifetime
     }
 
     public async Task DisposeAsync() => await DataSource.DisposeAsync();
+
+    /// <summary>How many messages about a delivery wait in a schema's outbox.</summary>
+    public async Task<long> OutboxMessagesForAsync(string schema, Guid deliveryId)
+    {
+        await using var connection = await DataSource.OpenConnectionAsync();
+        return await connection.ExecuteScalarAsync<long>(
+            $"SELECT count(*) FROM {schema}.outbox WHERE payload->>'deliveryId' = @id", new { id = deliveryId.ToString() });
+    }
 }

@@ -16,12 +16,7 @@ public sealed class DeliveryStoreTests(DatabaseFixture db) : IClassFixture<Datab
     private AcceptedDelivery Delivery(string key) => new(Guid.CreateVersion7(), trigger, key, Encoding.UTF8.GetBytes("{\"n\":1}"),
         new Dictionary<string, string> { ["X-Webhook-Id"] = key }, DateTimeOffset.UtcNow, null);
 
-    private async Task<long> OutboxMessagesFor(Guid deliveryId)
-    {
-        await using var connection = await db.DataSource.OpenConnectionAsync();
-        return await connection.ExecuteScalarAsync<long>(
-            "SELECT count(*) FROM ingress.outbox WHERE payload->>'deliveryId' = @id", new { id = deliveryId.ToString() });
-    }
+    private Task<long> OutboxMessagesFor(Guid deliveryId) => db.OutboxMessagesForAsync("ingress", deliveryId);
 
     [Fact]
     public async Task Concurrent_copies_of_one_delivery_are_recorded_once_and_sent_to_Triggers_once()
@@ -36,6 +31,48 @@ public sealed class DeliveryStoreTests(DatabaseFixture db) : IClassFixture<Datab
         Assert.Equal(19, listed.Duplicates);
         Assert.Equal("accepted", listed.Status);
         Assert.Equal(1, await OutboxMessagesFor(first.Id));
+    }
+
+    [Fact]
+    public async Task Concurrent_deliveries_are_each_recorded_and_sent_once_and_their_copies_counted()
+    {
+        // Many at once: they share commits (group commit), copies within one commit and across commits included.
+        var deliveries = Enumerable.Range(0, 300).Select(i => Delivery($"id:many-{i % 100}")).ToList();
+
+        var results = await Task.WhenAll(deliveries.Select(d => store.AcceptAsync(d, CancellationToken.None)));
+
+        var firsts = results.Where(r => !r.Duplicate).ToList();
+        Assert.Equal(100, firsts.Select(r => r.Id).Distinct().Count());
+        Assert.Equal(100, firsts.Count);
+        for (var i = 0; i < deliveries.Count; i++)
+        {
+            Assert.Equal(results[i % 100].Id, results[i].Id);
+        }
+
+        var listed = await store.ListAsync(trigger, "accepted", 0, 500);
+        Assert.Equal(100, listed.Count);
+        Assert.All(listed, d => Assert.Equal(2, d.Duplicates));
+        foreach (var first in firsts)
+        {
+            Assert.Equal(1, await OutboxMessagesFor(first.Id));
+        }
+    }
+
+    [Fact]
+    public async Task A_delivery_the_database_refuses_fails_alone_and_the_others_committed_with_it_are_recorded()
+    {
+        // A NUL character cannot be stored in jsonb: this delivery's WebhookReceived is refused by PostgreSQL.
+        var refused = Delivery("id:nul") with { Body = [(byte)'a', 0, (byte)'b'] };
+        var others = Enumerable.Range(0, 20).Select(i => Delivery($"id:beside-{i}")).ToList();
+
+        var tasks = others.Take(10).Append(refused).Concat(others.Skip(10))
+            .Select(d => store.AcceptAsync(d, CancellationToken.None)).ToList();
+
+        await Assert.ThrowsAnyAsync<Npgsql.PostgresException>(() => tasks[10]);
+        var accepted = await Task.WhenAll(tasks.Where((_, i) => i != 10));
+        Assert.All(accepted, r => Assert.False(r.Duplicate));
+        Assert.Equal(others.Select(o => o.Id).Order(), accepted.Select(r => r.Id).Order());
+        Assert.Null(await store.GetAsync(trigger, refused.Id));
     }
 
     [Fact]

@@ -36,6 +36,8 @@ public static class TriggersModule
         builder.Services.AddSingleton<ScheduleFirer>();
         builder.Services.AddSingleton<TriggerFiring>();
         builder.Services.AddSingleton<TriggerCache>();
+        builder.Services.AddSingleton<DeliveryAnswers>();
+        builder.Services.AddSingleton<WebhookStarts>();
         builder.Services.AddHostedService<ScheduleWorker>();
 
         var execution = new Uri(builder.Configuration["Services:Execution"] ?? "http://127.0.0.1:8081");

@@ -27,6 +27,10 @@ public sealed class Outbox(string schema)
     public static (string MessageType, string Payload) Serialize<T>(T message) where T : class =>
         (MessageTypes.NameOf(typeof(T)), JsonSerializer.Serialize(message, MessageTypes.Json));
 
+    /// <summary>The <c>message_type</c> of <typeparamref name="T"/>'s outbox rows, for a caller that writes many rows
+    /// of one type in one statement.</summary>
+    public static string MessageTypeOf<T>() where T : class => MessageTypes.NameOf(typeof(T));
+
     /// <summary>Records <paramref name="message"/> for publishing; <paramref name="messageId"/> is deterministic so
     /// consumers can deduplicate a message that is relayed twice.</summary>
     /// <param name="notify">false: no NOTIFY wakes the relays; the caller wakes this process's relay after the commit

@@ -23,12 +23,18 @@ public sealed class TriggerFiring(ExecutionStarter executions, ILogger<TriggerFi
     public Task<FiringResult> FireAsync(TriggerRecord trigger, JsonElement payload, string idempotencyKey,
         CancellationToken cancellationToken) => FireAsync(trigger, MappingOf(trigger), payload, idempotencyKey, cancellationToken);
 
+    /// <param name="starts">When given, the start waits for one of its slots (a payload the filter drops does not).</param>
     public async Task<FiringResult> FireAsync(TriggerRecord trigger, PayloadMapping mapping, JsonElement payload, string idempotencyKey,
-        CancellationToken cancellationToken)
+        CancellationToken cancellationToken, SemaphoreSlim? starts = null)
     {
         if (!mapping.Accepts(payload))
         {
             return new FiringResult(FiringResult.Filtered, null, "the trigger's filter is false for this payload");
+        }
+
+        if (starts is not null)
+        {
+            await starts.WaitAsync(cancellationToken);
         }
 
         try
@@ -41,6 +47,10 @@ public sealed class TriggerFiring(ExecutionStarter executions, ILogger<TriggerFi
             logger.LogWarning("Trigger {TriggerId} could not start workflow {WorkflowId}: {Reason}",
                 trigger.Id, trigger.WorkflowId, ex.Status.Detail);
             return new FiringResult(FiringResult.Failed, null, ex.Status.Detail);
+        }
+        finally
+        {
+            starts?.Release();
         }
     }
 }

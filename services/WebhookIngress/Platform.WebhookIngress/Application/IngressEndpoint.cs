@@ -62,7 +62,17 @@ public static class IngressEndpoint
 
     private static async Task<byte[]?> ReadBodyAsync(HttpRequest request, CancellationToken cancellationToken)
     {
-        using var buffer = new MemoryStream(request.ContentLength is > 0 and <= MaxBodyBytes ? (int)request.ContentLength : 4096);
+        if (request.ContentLength is { } length and <= MaxBodyBytes)
+        {
+            // The usual case: the body is read straight into an array of its announced size, with no buffer to
+            // grow and copy for every delivery.
+            var body = new byte[length];
+            await request.Body.ReadExactlyAsync(body, cancellationToken);
+            // Kestrel refuses a body longer than its Content-Length, so nothing is left to read.
+            return body;
+        }
+
+        using var buffer = new MemoryStream(4096);
         var chunk = new byte[16 * 1024];
         int read;
         while ((read = await request.Body.ReadAsync(chunk, cancellationToken)) > 0)

@@ -34,10 +34,13 @@ public sealed record AcceptedDelivery(Guid Id, Guid TriggerId, string DedupeKey,
 
 public sealed class DeliveryStore(NpgsqlDataSource dataSource,
     [Microsoft.Extensions.DependencyInjection.FromKeyedServices(IngressModule.Schema)] Outbox outbox, PgNotificationHub notifications)
+    : IAsyncDisposable
 {
     // This process's relay of the ingress outbox is woken in-process: a NOTIFY per delivery would serialize the
     // commits (PostgreSQL orders notifying commits under one lock) and cap the ingress at one fsync at a time.
     // Every ingress replica relays its own deliveries; a row left by a crashed one is taken when the relay starts.
+    private readonly AcceptGroupCommit groupCommit = new(dataSource, Outbox.MessageTypeOf<WebhookReceived>(),
+        () => outbox.WakeLocalRelay(notifications));
 
     private const string Columns = """
         id AS Id, trigger_id AS TriggerId, status AS Status, reason AS Reason, dedupe_key AS DedupeKey,
@@ -45,59 +48,20 @@ public sealed class DeliveryStore(NpgsqlDataSource dataSource,
         outcome AS Outcome, execution_id AS ExecutionId, detail AS Detail, processed_at AS ProcessedAt
         """;
 
+    public ValueTask DisposeAsync() => groupCommit.DisposeAsync();
+
     /// <summary>
-    /// Records an accepted delivery and its <c>WebhookReceived</c> in one statement, so one round trip and one
-    /// commit make it durable; the relay is woken after the commit. A copy of a delivery already recorded (same trigger and dedupe key) only counts as a
-    /// duplicate of it: nothing is sent again.
+    /// Records an accepted delivery and its <c>WebhookReceived</c>, committed together with the other deliveries
+    /// that arrive meanwhile (<see cref="AcceptGroupCommit"/>); completes only after the commit. A copy of a
+    /// delivery already recorded (same trigger and dedupe key) only counts as a duplicate of it: nothing is sent
+    /// again.
     /// </summary>
     /// <returns>the delivery's id (the first copy's, for a duplicate), and whether it is a duplicate.</returns>
-    public async Task<(Guid Id, bool Duplicate)> AcceptAsync(AcceptedDelivery delivery, CancellationToken cancellationToken)
+    public Task<(Guid Id, bool Duplicate)> AcceptAsync(AcceptedDelivery delivery, CancellationToken cancellationToken)
     {
-        var (messageType, payload) = Outbox.Serialize(delivery.ToMessage());
-        const string sql = """
-            WITH d AS (
-                INSERT INTO ingress.deliveries (id, trigger_id, status, dedupe_key, headers, body, body_bytes, replay_of,
-                    received_at, message_id, sent_at)
-                VALUES (@Id, @TriggerId, 'accepted', @DedupeKey, @headers::jsonb, @Body, @bodyBytes, @ReplayOf,
-                    @ReceivedAt, @Id, @ReceivedAt)
-                ON CONFLICT (trigger_id, dedupe_key) DO UPDATE SET duplicates = ingress.deliveries.duplicates + 1
-                RETURNING id),
-            o AS (
-                INSERT INTO ingress.outbox (message_id, message_type, payload)
-                SELECT @Id, @messageType, @payload::jsonb FROM d WHERE d.id = @Id
-                RETURNING message_id)
-            SELECT d.id, (SELECT count(*) FROM o) FROM d
-            """;
-        await using var connection = await dataSource.OpenConnectionAsync(cancellationToken);
-        await using var command = new NpgsqlCommand(sql, connection);
-        command.Parameters.Add(new NpgsqlParameter<Guid>("Id", delivery.Id));
-        command.Parameters.Add(new NpgsqlParameter<Guid>("TriggerId", delivery.TriggerId));
-        command.Parameters.Add(new NpgsqlParameter<string>("DedupeKey", delivery.DedupeKey));
-        command.Parameters.Add(new NpgsqlParameter<string>("headers", JsonSerializer.Serialize(delivery.Headers)));
-        command.Parameters.Add(new NpgsqlParameter<byte[]>("Body", delivery.Body));
-        command.Parameters.Add(new NpgsqlParameter<int>("bodyBytes", delivery.Body.Length));
-        command.Parameters.Add(new NpgsqlParameter("ReplayOf", NpgsqlTypes.NpgsqlDbType.Uuid) { Value = (object?)delivery.ReplayOf ?? DBNull.Value });
-        command.Parameters.Add(new NpgsqlParameter<DateTimeOffset>("ReceivedAt", delivery.ReceivedAt));
-        command.Parameters.Add(new NpgsqlParameter<string>("messageType", messageType));
-        command.Parameters.Add(new NpgsqlParameter<string>("payload", payload));
-        // Prepared once per pooled connection (Npgsql keeps it): the ingress's one statement is not planned again
-        // for every delivery.
-        await command.PrepareAsync(cancellationToken);
-        Guid id;
-        long sent;
-        await using (var reader = await command.ExecuteReaderAsync(cancellationToken))
-        {
-            await reader.ReadAsync(cancellationToken);
-            id = reader.GetGuid(0);
-            sent = reader.GetInt64(1);
-        }
-
-        if (sent > 0)
-        {
-            outbox.WakeLocalRelay(notifications);
-        }
-
-        return (id, id != delivery.Id);
+        cancellationToken.ThrowIfCancellationRequested();
+        var (_, payload) = Outbox.Serialize(delivery.ToMessage());
+        return groupCommit.AcceptAsync(new AcceptGroupCommit.Pending(delivery, JsonSerializer.Serialize(delivery.Headers), payload));
     }
 
     /// <summary>Records a delivery that failed verification (without its body): it starts nothing.</summary>
