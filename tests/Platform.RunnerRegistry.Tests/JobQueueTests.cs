@@ -304,6 +304,31 @@ public sealed class JobQueueTests(RegistryFixture f, ITestOutputHelper output) :
     }
 
     [Fact]
+    public async Task A_completion_that_asks_for_the_next_job_gets_its_lease_and_one_that_does_not_leaves_it_queued()
+    {
+        var label = Unique("acquire-next");
+        var first = await f.EnqueueAsync([label]);
+        var second = await f.EnqueueAsync([label]);
+        var runner = await f.RegisterAsync([label]);
+        Assert.Equal(first, (await f.AcquireAsync(runner))!.JobId);
+
+        var answer = await f.Agent.CompleteJobAsync(new CompleteJobRequest { JobId = first, Attempt = 1, AcquireNext = true }, runner.Headers);
+        var secondLeased = await f.GetJobAsync(second);
+        var third = await f.EnqueueAsync([label]);
+        var plain = await f.Agent.CompleteJobAsync(new CompleteJobRequest { JobId = second, Attempt = 1 }, runner.Headers);
+        var thirdAfter = await f.GetJobAsync(third);
+        Assert.Equal(third, (await f.AcquireAsync(runner))!.JobId);
+        var last = await f.Agent.CompleteJobAsync(new CompleteJobRequest { JobId = third, Attempt = 1, AcquireNext = true },
+            runner.Headers);
+
+        Assert.Equal((second, 1), (answer.Next?.JobId, answer.Next?.Attempt));
+        Assert.Equal((JobState.Leased, runner.Id), (secondLeased.State, secondLeased.RunnerId));
+        Assert.Null(plain.Next);
+        Assert.Equal(JobState.Queued, thirdAfter.State);
+        Assert.Null(last.Next); // nothing queued for it: no lease, and no waiting
+    }
+
+    [Fact]
     public async Task A_non_zero_exit_code_fails_the_job()
     {
         var label = Unique("fail");
