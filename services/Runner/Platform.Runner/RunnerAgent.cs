@@ -114,14 +114,12 @@ public sealed class RunnerAgent
         using (session)
         {
             registered.TrySetResult(session.RunnerId);
-            using var stopAcquiring = CancellationTokenSource.CreateLinkedTokenSource(stoppingToken, session.Ending);
-            session.StopAcquiring = stopAcquiring.Token;
             // Heartbeats and cancellations go on while draining: the running jobs keep their leases and can be cancelled.
             using var stopWatching = new CancellationTokenSource();
             var heartbeats = HeartbeatLoopAsync(session, stopWatching.Token);
             var cancellations = CancellationLoopAsync(session, stopWatching.Token);
 
-            await AcquireLoopAsync(session, stopAcquiring.Token);
+            await AcquireLoopAsync(session, session.StopAcquiring);
             await DrainAsync(session);
 
             await stopWatching.CancelAsync();
@@ -155,7 +153,7 @@ public sealed class RunnerAgent
                     "Registered with {Url} as runner {Name} ({RunnerId}): labels [{Labels}], capacity {Capacity}, executor {Executor}",
                     RegistryAddress, options.Name, response.RunnerId, string.Join(",", options.Labels), options.Capacity,
                     options.Executor);
-                return (new Session(client, response, options.Capacity), null);
+                return (new Session(client, response, options.Capacity, stoppingToken), null);
             }
             catch (Exception ex) when (stoppingToken.IsCancellationRequested && ex is OperationCanceledException or RpcException)
             {
@@ -683,21 +681,33 @@ public sealed class RunnerAgent
     private static TimeSpan Max(TimeSpan a, TimeSpan b) => a > b ? a : b;
 
     /// <summary>One registration: its credential, intervals, capacity slots and how it may end.</summary>
-    private sealed class Session(AgentClient client, RegisterRunnerResponse registration, int capacity) : IDisposable
+    private sealed class Session : IDisposable
     {
         private readonly CancellationTokenSource ending = new();
         private readonly CancellationTokenSource hardStop = new();
+        private readonly CancellationTokenSource stopAcquiring;
         private RunnerExit? fatal;
         private int drainRequested;
 
-        public AgentClient Client { get; } = client;
-        public string RunnerId { get; } = registration.RunnerId;
-        public Metadata Headers { get; } = new() { { "authorization", "Bearer " + registration.Credential } };
-        public TimeSpan HeartbeatInterval { get; } = TimeSpan.FromSeconds(Math.Max(1, registration.HeartbeatIntervalSeconds));
-        public SemaphoreSlim Slots { get; } = new(capacity, capacity);
+        /// <param name="stopping">the runner's stop (it then drains).</param>
+        public Session(AgentClient client, RegisterRunnerResponse registration, int capacity, CancellationToken stopping)
+        {
+            Client = client;
+            RunnerId = registration.RunnerId;
+            Headers = new Metadata { { "authorization", "Bearer " + registration.Credential } };
+            HeartbeatInterval = TimeSpan.FromSeconds(Math.Max(1, registration.HeartbeatIntervalSeconds));
+            Slots = new SemaphoreSlim(capacity, capacity);
+            stopAcquiring = CancellationTokenSource.CreateLinkedTokenSource(stopping, ending.Token);
+        }
 
-        /// <summary>Cancelled when the runner takes no more jobs (stopping, draining, or the session failed).</summary>
-        public CancellationToken StopAcquiring { get; set; }
+        public AgentClient Client { get; }
+        public string RunnerId { get; }
+        public Metadata Headers { get; }
+        public TimeSpan HeartbeatInterval { get; }
+        public SemaphoreSlim Slots { get; }
+
+        /// <summary>Cancelled when the runner takes no more jobs: it is stopping, or <see cref="Ending"/>.</summary>
+        public CancellationToken StopAcquiring => stopAcquiring.Token;
 
         /// <summary>Cancelled when the session cannot go on or the registry asked for a drain: stop acquiring.</summary>
         public CancellationToken Ending => ending.Token;
@@ -735,6 +745,7 @@ public sealed class RunnerAgent
 
         public void Dispose()
         {
+            stopAcquiring.Dispose();
             ending.Dispose();
             hardStop.Dispose();
             Slots.Dispose();

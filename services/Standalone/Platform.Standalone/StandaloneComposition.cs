@@ -37,8 +37,8 @@ internal static class StandaloneComposition
     /// <summary>
     /// One process runner inside the host (section <c>EmbeddedRunner</c>: Enabled, Name, Labels, Capacity). It speaks
     /// the same protocol as a remote runner — the same messages, handlers, credential checks and fencing — but calls
-    /// Runner-Registry's handlers in process rather than over loopback HTTP/2 (three calls on every step's path:
-    /// the lease, the start, the end); it registers with a single-use registration token issued in-process; it keeps
+    /// Runner-Registry's handlers in process rather than over loopback HTTP/2 (calls on every step's path: the lease
+    /// and the end, and the start of a job that runs longer than a moment); it registers with a single-use registration token issued in-process; it keeps
     /// its name across restarts, so a restarted host's runner replaces its old registration and the jobs that
     /// registration held go back to the queue at once.
     /// </summary>

@@ -199,6 +199,7 @@ public sealed class ExecutionEngine(
                 ExecutionMessages.Finished(decision.ExecutionId, decision.Plan, finish, state, now)));
         }
 
+        var wroteOutbox = before.Count > 0;
         // Jobs go to a queue in this database within this transaction, or else to the dispatch outbox.
         if (decision.Jobs.Count > 0 && jobQueue is ITransactionalJobQueue transactional)
         {
@@ -206,11 +207,11 @@ public sealed class ExecutionEngine(
             before.AddRange(decision.Enlisted.Statements);
         }
 
-        await store.PersistAsync(connection, transaction, new ExecutionStore.DecisionWrites(
+        await store.PersistAndCommitAsync(connection, transaction, new ExecutionStore.DecisionWrites(
             decision.ExecutionId, decision.BaseVersion, decision.NewEvents, now, decision.Enlisted is null ? decision.Jobs : [],
             decision.Cancellations, decision.Timers, finished, HistoryCodec.StatusName(state.Status), decision.Finished?.Error),
-            before, commit: true);
-        if (before.Count > (decision.Enlisted?.Statements.Count ?? 0))
+            before);
+        if (wroteOutbox)
         {
             outbox.WakeLocalRelay(notifications); // the outbox rows were written without a NOTIFY
         }

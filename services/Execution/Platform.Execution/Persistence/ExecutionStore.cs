@@ -3,8 +3,8 @@ using System.Text.Json;
 using System.Text.Json.Nodes;
 using Dapper;
 using Npgsql;
-using Platform.BuildingBlocks.Persistence;
 using NpgsqlTypes;
+using Platform.BuildingBlocks.Persistence;
 using Platform.Execution.Core;
 using Platform.Execution.Domain;
 using Platform.Execution.Engine;
@@ -166,17 +166,17 @@ public sealed class ExecutionStore
         IReadOnlyList<(string TimerId, DateTimeOffset DueAt)> Timers, bool Finished, string Status, string? Error);
 
     /// <summary>
-    /// A decision's writes in one round trip: the events, the dispatches, the timers (a finished execution's are
-    /// dropped), the execution's row, and the NOTIFYs that wake the dispatch relay and the timer worker.
+    /// A decision's writes and its COMMIT in one round trip (<see cref="BatchCommit"/>): the events, the dispatches,
+    /// the timers (a finished execution's are dropped), the execution's row, and the NOTIFYs that wake the dispatch
+    /// relay and the timer worker.
     /// </summary>
     /// <param name="before">statements that go first in the same round trip (another context's jobs, enqueued in a job
     /// queue sharing this database; an outbox message).</param>
-    /// <param name="commit">whether the transaction's COMMIT goes in the same round trip (<see cref="BatchCommit"/>).</param>
-    public async Task PersistAsync(NpgsqlConnection connection, NpgsqlTransaction transaction, DecisionWrites d,
-        IEnumerable<NpgsqlBatchCommand>? before = null, bool commit = false)
+    public async Task PersistAndCommitAsync(NpgsqlConnection connection, NpgsqlTransaction transaction, DecisionWrites d,
+        IReadOnlyList<NpgsqlBatchCommand> before)
     {
         await using var batch = new NpgsqlBatch(connection, transaction);
-        foreach (var command in before ?? [])
+        foreach (var command in before)
         {
             batch.BatchCommands.Add(command);
         }
@@ -253,11 +253,7 @@ public sealed class ExecutionStore
             Value = d.Finished ? d.Time : DBNull.Value,
         });
         batch.BatchCommands.Add(update);
-        if (commit)
-        {
-            batch.AddCommit();
-        }
-
+        batch.AddCommit();
         await batch.ExecuteNonQueryAsync();
     }
 

@@ -344,7 +344,7 @@ internal sealed class JobQueue
             ExecutionId = started.ExecutionId, StepName = started.StepName, StepAttempt = started.StepAttempt,
             StartedAt = started.StartedAtUtc,
         };
-        await publisher.PublishAndForgetSoonAsync(messageId, message);
+        await publisher.PublishAsync(messageId, message);
     }
 
     /// <summary>
@@ -400,7 +400,7 @@ internal sealed class JobQueue
             Outcome = finished.Status.ToOutcome(), Error = NullIfEmpty(finished.Error), StartedAt = finished.StartedAtUtc,
             FinishedAt = finished.FinishedAtUtc,
         };
-        await publisher.PublishAndForgetSoonAsync(messageId, message);
+        await publisher.PublishAsync(messageId, message);
         if (finished.Status == JobStatus.Cancelled)
         {
             logger.LogInformation("Job {JobId} attempt {Attempt} ended cancelled (runner {Runner} reported exit code {ExitCode})",

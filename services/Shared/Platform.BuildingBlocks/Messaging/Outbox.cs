@@ -91,41 +91,37 @@ internal static class MessageTypes
 
 /// <summary>
 /// Publishes a message its writer has just committed to the outbox without a NOTIFY (<see cref="Outbox.AddAsync"/>
-/// with <c>notify: false</c>) at once, then forgets its row: the relay's round trips stay off the path of a message that is waited for (a job's
-/// end, which the next step waits on). Publishing twice is harmless (consumers keep an inbox); a failure leaves the
+/// with <c>notify: false</c>) at once, its row deleted soon after: the relay's round trips stay off the path of a
+/// message that is waited for (a job's end, which the next step waits on). Publishing twice is harmless (consumers keep an inbox); a failure leaves the
 /// row to the relay, woken at once; a crash before it leaves it to the relay when it starts (or to another replica's
 /// safety-net pass).
 /// </summary>
-public sealed class OutboxPublisher(
-    Outbox outbox, NpgsqlDataSource dataSource, PgNotificationHub notifications, IBus bus, ILogger<OutboxPublisher> logger)
+public sealed class OutboxPublisher : IAsyncDisposable
 {
-    public async Task PublishAsync<T>(Guid messageId, T message)
-        where T : class
+    private readonly Outbox outbox;
+    private readonly NpgsqlDataSource dataSource;
+    private readonly PgNotificationHub notifications;
+    private readonly IBus bus;
+    private readonly ILogger<OutboxPublisher> logger;
+
+    // The rows of published messages are deleted by group commit: those published while a deletion is in flight
+    // go in the next one.
+    private readonly GroupCommit<Guid, bool> forgotten;
+
+    public OutboxPublisher(Outbox outbox, NpgsqlDataSource dataSource, PgNotificationHub notifications, IBus bus,
+        ILogger<OutboxPublisher> logger)
     {
-        try
-        {
-            await bus.Publish(message, context => context.MessageId = messageId);
-            await using var connection = await dataSource.OpenConnectionAsync();
-            await connection.ExecuteAsync($"DELETE FROM {outbox.Schema}.outbox WHERE message_id = @messageId", new { messageId });
-        }
-        catch (Exception e)
-        {
-            logger.LogWarning(e, "Publishing {MessageType} {MessageId} right after its commit failed; the {Schema} outbox relay retries",
-                typeof(T).Name, messageId, outbox.Schema);
-            notifications.Channel(outbox.Channel).Pulse();
-        }
+        (this.outbox, this.dataSource, this.notifications, this.bus, this.logger) = (outbox, dataSource, notifications, bus, logger);
+        forgotten = new GroupCommit<Guid, bool>(ForgetAsync, maxItems: 1000);
     }
 
-    private readonly ConcurrentQueue<Guid> published = new();
-    private int forgetting;
-
     /// <summary>
-    /// As <see cref="PublishAsync{T}"/>, but returns once the message is published: its outbox row is deleted later,
-    /// with the rows of the messages published meanwhile, in one statement whose commit does not wait for its WAL flush.
-    /// That deletion carried a commit (and its flush) per message on the path of the caller's answer; losing it to a
-    /// crash only makes the relay publish the message again, which consumers already tolerate (their inbox).
+    /// Publishes the message whose row the caller just committed, and returns once it is published: the row is
+    /// deleted later, with the rows of the messages published meanwhile, in one statement whose commit does not wait
+    /// for its WAL flush (a deletion per message carried a flushed commit on the path of the caller's answer). Losing
+    /// that deletion to a crash only makes the relay publish the message again, which consumers tolerate (their inbox).
     /// </summary>
-    public async Task PublishAndForgetSoonAsync<T>(Guid messageId, T message)
+    public async Task PublishAsync<T>(Guid messageId, T message)
         where T : class
     {
         try
@@ -140,53 +136,32 @@ public sealed class OutboxPublisher(
             return;
         }
 
-        published.Enqueue(messageId);
-        if (Interlocked.Exchange(ref forgetting, 1) == 0)
-        {
-            _ = ForgetPublishedAsync();
-        }
+        _ = forgotten.AddAsync(messageId); // never fails: ForgetAsync answers every batch
     }
 
-    /// <summary>Deletes the rows of published messages, a batch at a time, until none is left; one runs at a time.</summary>
-    private async Task ForgetPublishedAsync()
+    private async Task<bool[]> ForgetAsync(IReadOnlyList<Guid> ids)
     {
-        const int batchSize = 1000;
-        while (true)
+        try
         {
-            var ids = new List<Guid>();
-            while (ids.Count < batchSize && published.TryDequeue(out var id))
-            {
-                ids.Add(id);
-            }
-
-            if (ids.Count > 0)
-            {
-                try
-                {
-                    await using var connection = await dataSource.OpenConnectionAsync();
-                    await using var transaction = await connection.BeginTransactionAsync();
-                    await connection.ExecuteAsync($"""
-                        SET LOCAL synchronous_commit = off;
-                        DELETE FROM {outbox.Schema}.outbox WHERE message_id = ANY(@ids);
-                        """, new { ids = ids.ToArray() }, transaction);
-                    await transaction.CommitAsync();
-                }
-                catch (Exception e)
-                {
-                    // The rows stay: the relay publishes them again when it next runs (consumers deduplicate).
-                    logger.LogWarning(e, "Deleting {Count} published {Schema} outbox rows failed; the relay will publish them again",
-                        ids.Count, outbox.Schema);
-                }
-            }
-
-            Volatile.Write(ref forgetting, 0);
-            // A message published after the queue was emptied, that found the flag still set, is forgotten now.
-            if (published.IsEmpty || Interlocked.Exchange(ref forgetting, 1) == 1)
-            {
-                return;
-            }
+            await using var connection = await dataSource.OpenConnectionAsync();
+            await using var transaction = await connection.BeginTransactionAsync();
+            await connection.ExecuteAsync($"""
+                SET LOCAL synchronous_commit = off;
+                DELETE FROM {outbox.Schema}.outbox WHERE message_id = ANY(@ids);
+                """, new { ids = ids.ToArray() }, transaction);
+            await transaction.CommitAsync();
+            return [.. ids.Select(_ => true)];
+        }
+        catch (Exception e)
+        {
+            // The rows stay: the relay publishes them again when it next runs (consumers deduplicate).
+            logger.LogWarning(e, "Deleting {Count} published {Schema} outbox rows failed; the relay will publish them again",
+                ids.Count, outbox.Schema);
+            return [.. ids.Select(_ => false)];
         }
     }
+
+    public ValueTask DisposeAsync() => forgotten.DisposeAsync();
 }
 
 /// <summary>Relays one context's outbox to the bus: woken by NOTIFY, at-least-once, publisher-confirmed.</summary>
