@@ -76,6 +76,7 @@ public sealed class ProcessExecutorTests : IDisposable
     {
         var result = await executor.RunAsync(Job("""
             i=0; while [ $i -lt 400 ]; do echo "line $i of some output that is long enough"; i=$((i+1)); done
+            sleep 0.2
             echo "to stderr" >&2
             sleep 0.2
             echo "THE END"
@@ -84,7 +85,8 @@ public sealed class ProcessExecutorTests : IDisposable
         Assert.Equal(0, result.ExitCode);
         Assert.True(Encoding.UTF8.GetByteCount(result.OutputTail) <= 8 * 1024);
         Assert.True(Encoding.UTF8.GetByteCount(result.OutputTail) > 8 * 1024 - 100);
-        // Both streams land in the tail; they are read concurrently, so their relative order is not asserted.
+        // Both streams land in the tail. They are read concurrently, so the pauses let stdout's lines be read before the
+        // stderr line is written (otherwise a late read of 18 KB of earlier stdout can push it out of the tail).
         Assert.Contains("to stderr\n", result.OutputTail, StringComparison.Ordinal);
         Assert.EndsWith("THE END\n", result.OutputTail, StringComparison.Ordinal);
         Assert.DoesNotContain("line 0 of", result.OutputTail, StringComparison.Ordinal);
