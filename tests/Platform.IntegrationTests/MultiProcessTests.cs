@@ -14,6 +14,7 @@ public sealed class MultiProcessTests : IAsyncLifetime
     private readonly List<ServiceProcess> processes = [];
     private readonly HttpClient http = new() { Timeout = TimeSpan.FromSeconds(30) };
     private string definitionsRest = "", executionRest = "", registryRest = "", registryGrpc = "", database = "", broker = "";
+    private int definitionsGrpcPort;
 
     public async Task InitializeAsync()
     {
@@ -24,17 +25,7 @@ public sealed class MultiProcessTests : IAsyncLifetime
         registryRest = $"http://127.0.0.1:{registry.Item1}";
         registryGrpc = $"http://127.0.0.1:{registry.Item2}";
         executionRest = $"http://127.0.0.1:{execution.Item1}";
-
-        Dictionary<string, string> Settings((int Http, int Grpc) ports) => new()
-        {
-            ["ConnectionStrings__Platform"] = database,
-            ["Kestrel__Endpoints__Rest__Url"] = $"http://127.0.0.1:{ports.Http}",
-            ["Kestrel__Endpoints__Grpc__Url"] = $"http://127.0.0.1:{ports.Grpc}",
-            ["Messaging__Transport"] = "rabbitmq",
-            ["Messaging__RabbitMq"] = broker,
-            ["Services__Definitions"] = $"http://127.0.0.1:{definitions.Item2}",
-            ["Services__RunnerRegistry"] = registryGrpc,
-        };
+        definitionsGrpcPort = definitions.Item2;
 
         processes.Add(ServiceProcess.Start("services/Definitions/Platform.Definitions.Host", "Platform.Definitions.Host", Settings(definitions)));
         processes.Add(ServiceProcess.Start("services/RunnerRegistry/Platform.RunnerRegistry.Host", "Platform.RunnerRegistry.Host", Settings(registry)));
@@ -208,6 +199,62 @@ public sealed class MultiProcessTests : IAsyncLifetime
     }
 
     [Fact]
+    public async Task Two_Execution_replicas_taking_turns_at_the_job_events_decide_every_step_once()
+    {
+        // The broker shares one queue's job events between the replicas, so each decides some steps of every
+        // execution with a cached state the other has moved past: those decisions must be refused and made again
+        // from the stored history, never applied on top of a stale state.
+        var (http2, grpc2) = (Ports.Free(), Ports.Free());
+        var second = ServiceProcess.Start("services/Execution/Platform.Execution.Host", "Platform.Execution.Host", Settings((http2, grpc2)));
+        processes.Add(second);
+        await second.WaitHealthyAsync($"http://127.0.0.1:{http2}/healthz", TimeSpan.FromSeconds(60));
+        var token = (string)(await Post(registryRest + "/api/v1/runners/registration-tokens", new { }))["token"]!;
+        processes.Add(ServiceProcess.Start("services/Runner/Platform.Runner.Host", "platform-runner", new Dictionary<string, string>
+        {
+            ["PLATFORM_URL"] = registryGrpc,
+            ["PLATFORM_RUNNER_TOKEN"] = token,
+            ["PLATFORM_RUNNER_NAME"] = "shared",
+            ["PLATFORM_RUNNER_CAPACITY"] = "4",
+        }));
+        var agent = (string)(await Post(definitionsRest + "/api/v1/agents", new
+        {
+            name = "count",
+            command = new[] { "sh", "-c", "echo \"step=$PLATFORM_STEP\" >> \"$PLATFORM_OUTPUTS\"" },
+        }))["id"]!;
+        var workflow = await Post(definitionsRest + "/api/v1/workflows", new
+        {
+            name = "Shared decisions",
+            steps = new object[]
+            {
+                new { name = "first", agent_id = agent },
+                new { name = "left", agent_id = agent, requires = new[] { "first" } },
+                new { name = "middle", agent_id = agent, requires = new[] { "first" } },
+                new { name = "right", agent_id = agent, requires = new[] { "first" } },
+                new { name = "join", agent_id = agent, requires = new[] { "left", "middle", "right" } },
+                new { name = "last", agent_id = agent, requires = new[] { "join" } },
+            },
+        });
+
+        var ids = new List<string>();
+        for (var i = 0; i < 6; i++)
+        {
+            var startOn = i % 2 == 0 ? executionRest : $"http://127.0.0.1:{http2}";
+            ids.Add((string)(await Post(startOn + $"/api/v1/workflows/{workflow["id"]}/start", new { }))["id"]!);
+        }
+
+        foreach (var id in ids)
+        {
+            var execution = await WaitFinished(id, TimeSpan.FromSeconds(90));
+            Assert.Equal("EXECUTION_STATUS_SUCCEEDED", (string?)execution["status"]);
+            var history = JsonNode.Parse(await http.GetStringAsync($"{executionRest}/api/v1/executions/{id}/history"))!;
+            var succeeded = history["events"]!.AsArray().Where(e => (string?)e!["type"] == "STEP_SUCCEEDED")
+                .Select(e => (string)e!["step"]!).Order().ToList();
+            Assert.Equal(["first", "join", "last", "left", "middle", "right"], succeeded);
+            Assert.Equal("join", (string?)StandalonePlatform.Step(execution, "join")["outputs"]!["step"]);
+        }
+    }
+
+    [Fact]
     public async Task Executions_survive_service_kills_and_a_broker_restart()
     {
         var token = (string)(await Post(registryRest + "/api/v1/runners/registration-tokens", new { }))["token"]!;
@@ -305,6 +352,17 @@ public sealed class MultiProcessTests : IAsyncLifetime
             Assert.True(process.ExitCode == 0, $"rabbitmqctl {command}: {await process.StandardError.ReadToEndAsync()}");
         }
     }
+
+    private Dictionary<string, string> Settings((int Http, int Grpc) ports) => new()
+    {
+        ["ConnectionStrings__Platform"] = database,
+        ["Kestrel__Endpoints__Rest__Url"] = $"http://127.0.0.1:{ports.Http}",
+        ["Kestrel__Endpoints__Grpc__Url"] = $"http://127.0.0.1:{ports.Grpc}",
+        ["Messaging__Transport"] = "rabbitmq",
+        ["Messaging__RabbitMq"] = broker,
+        ["Services__Definitions"] = $"http://127.0.0.1:{definitionsGrpcPort}",
+        ["Services__RunnerRegistry"] = registryGrpc,
+    };
 
     private static async Task<long> Scalar(Npgsql.NpgsqlConnection db, string sql)
     {

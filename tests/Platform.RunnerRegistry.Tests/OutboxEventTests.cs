@@ -19,8 +19,10 @@ public sealed class OutboxEventTests(RegistryFixture f) : IClassFixture<Registry
 {
     private static readonly JsonSerializerOptions Json = new(JsonSerializerDefaults.Web); // as the relay reads them
 
-    [Fact]
-    public async Task The_outbox_copy_of_JobStarted_carries_the_job_execution_step_and_start_time()
+    [Theory]
+    [InlineData(false)]
+    [InlineData(true)] // the commit does not wait for its flush (a consumer in process commits next)
+    public async Task The_outbox_copy_of_JobStarted_carries_the_job_execution_step_and_start_time(bool flushedLater)
     {
         var label = Unique("outbox-start");
         var jobId = await f.EnqueueAsync([label], stepName: "deploy");
@@ -29,7 +31,7 @@ public sealed class OutboxEventTests(RegistryFixture f) : IClassFixture<Registry
         var (id, runnerId, messageId) = (Guid.Parse(jobId), Guid.Parse(runner.Id), Guid.NewGuid());
 
         var row = await Store.StartAsync(runnerId, id, 1, TimeSpan.FromSeconds(30), startedAfterLease: null,
-            JobStore.OutboxMessage.Of(messageId, new JobStarted(id, Guid.Empty, "", 0, 1, runnerId, default)), default);
+            JobStore.OutboxMessage.Of(messageId, new JobStarted(id, Guid.Empty, "", 0, 1, runnerId, default)), flushedLater, default);
 
         var job = await f.GetJobAsync(jobId);
         Assert.NotNull(row);
@@ -38,9 +40,11 @@ public sealed class OutboxEventTests(RegistryFixture f) : IClassFixture<Registry
     }
 
     [Theory]
-    [InlineData(false)]
-    [InlineData(true)]
-    public async Task The_outbox_copy_of_JobFinished_carries_the_job_outcome_error_and_times(bool cancelRequested)
+    [InlineData(false, false)]
+    [InlineData(true, false)]
+    [InlineData(false, true)]
+    [InlineData(true, true)]
+    public async Task The_outbox_copy_of_JobFinished_carries_the_job_outcome_error_and_times(bool cancelRequested, bool flushedLater)
     {
         var label = Unique("outbox-finish");
         var jobId = await f.EnqueueAsync([label], stepName: "test");
@@ -55,7 +59,7 @@ public sealed class OutboxEventTests(RegistryFixture f) : IClassFixture<Registry
         var result = new JobResult(3, new Dictionary<string, string> { ["k"] = "v" }, "exit 3", "last line\n");
         var row = await Store.FinishAsync(runnerId, id, 1, result, JobStore.OutboxMessage.Of(messageId,
                 new JobFinished(id, Guid.Empty, "", 0, 1, runnerId, JobOutcome.Failed, 3, result.Outputs, null, "last line\n", null, default)),
-            (int)JobOutcome.Cancelled, default);
+            (int)JobOutcome.Cancelled, flushedLater, default);
 
         var job = await f.GetJobAsync(jobId);
         var copy = await OutboxCopyAsync<JobFinished>(messageId, e => e.JobId == id);

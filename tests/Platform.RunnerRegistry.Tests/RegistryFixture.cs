@@ -36,6 +36,11 @@ public class RegistryFixture : IAsyncLifetime
     /// <summary>More <c>RunnerRegistry</c> settings for a fixture subclass (e.g. small log bounds).</summary>
     protected virtual IReadOnlyDictionary<string, string?> Settings => new Dictionary<string, string?>();
 
+    /// <summary>More services for a fixture subclass (e.g. a job event consumer in the registry's process).</summary>
+    protected virtual void AddServices(IServiceCollection services)
+    {
+    }
+
     public string ConnectionString { get; private set; } = "";
     public Uri Address { get; private set; } = null!;
     public GrpcChannel Channel { get; private set; } = null!;
@@ -74,6 +79,7 @@ public class RegistryFixture : IAsyncLifetime
         builder.AddRunnerRegistry();
         builder.AddPlatformMessaging(bus => bus.AddConsumer<RecordingConsumer>());
         builder.Services.AddSingleton(Events);
+        AddServices(builder.Services);
 
         app = builder.Build();
         app.MapRunnerRegistry();
@@ -134,6 +140,40 @@ public sealed class SmallLogRegistryFixture : RegistryFixture
         ["RunnerRegistry:MaxLogLinesPerJob"] = MaxLines.ToString(System.Globalization.CultureInfo.InvariantCulture),
         ["RunnerRegistry:MaxLogBytesPerJob"] = MaxBytes.ToString(System.Globalization.CultureInfo.InvariantCulture),
     };
+}
+
+/// <summary>A registry whose job events have a consumer in its own process (as the Standalone host's Execution):
+/// <see cref="Local"/> records them, or fails when told to.</summary>
+public sealed class LocalConsumerRegistryFixture : RegistryFixture
+{
+    public RecordingLocalConsumer Local { get; } = new();
+
+    protected override void AddServices(IServiceCollection services) =>
+        services.AddSingleton<Application.ILocalJobEventConsumer>(Local);
+}
+
+/// <summary>Records the job events handed to it; while <see cref="Failing"/>, throws instead (as a consumer whose
+/// database call failed). It commits nothing itself: the durability its contract promises is Execution's to keep.</summary>
+public sealed class RecordingLocalConsumer : Application.ILocalJobEventConsumer
+{
+    public RecordedEvents Events { get; } = new();
+
+    public volatile bool Failing;
+
+    public Task ConsumeAsync(JobStarted started, Guid messageId, CancellationToken cancellationToken) => Record(messageId, started);
+
+    public Task ConsumeAsync(JobFinished finished, Guid messageId, CancellationToken cancellationToken) => Record(messageId, finished);
+
+    private Task Record(Guid messageId, object message)
+    {
+        if (Failing)
+        {
+            throw new InvalidOperationException("the consumer's database is unreachable");
+        }
+
+        Events.Add(messageId, message);
+        return Task.CompletedTask;
+    }
 }
 
 /// <summary>Job events the registry published, as a consumer received them (with their message ids).</summary>

@@ -16,6 +16,7 @@ builder.AddDefinitions();
 builder.AddRunnerRegistry();
 builder.AddExecutionWithEngine();
 builder.EnqueueJobsInProcess();
+builder.ApplyJobEventsInProcess();
 builder.AddTriggers();
 builder.AddWebhookIngress();
 builder.AddPlatformMessaging(ExecutionModule.AddExecutionConsumers, TriggersModule.AddTriggersConsumers,

@@ -1,4 +1,5 @@
 using Microsoft.Extensions.DependencyInjection.Extensions;
+using Platform.Execution;
 using Platform.Execution.Domain;
 using Platform.Execution.Grpc;
 using Platform.Runner;
@@ -31,6 +32,21 @@ internal static class StandaloneComposition
         builder.Services.AddSingleton<GrpcJobQueue>();
         builder.Services.RemoveAll<IJobQueue>();
         builder.Services.AddSingleton<IJobQueue, InProcessJobQueue>();
+        return builder;
+    }
+
+    /// <summary>
+    /// With the embedded engine, Runner-Registry hands job starts and ends to Execution in process, each applied before
+    /// the runner is answered (<see cref="InProcessJobEvents"/>). The Temporal engine's decisions do not commit in this
+    /// database, so with it the events go over the bus.
+    /// </summary>
+    public static IHostApplicationBuilder ApplyJobEventsInProcess(this IHostApplicationBuilder builder)
+    {
+        if (ExecutionModule.EngineName(builder.Configuration) == ExecutionModule.EmbeddedEngine)
+        {
+            builder.Services.AddSingleton<ILocalJobEventConsumer, InProcessJobEvents>();
+        }
+
         return builder;
     }
 

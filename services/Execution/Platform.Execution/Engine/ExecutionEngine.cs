@@ -82,6 +82,12 @@ public sealed class ExecutionEngine(
         Guid messageId, string consumer, CancellationToken cancellationToken)
     {
         await using var connection = await dataSource.OpenConnectionAsync(cancellationToken);
+        if (await TryApplyToCachedStateAsync(connection, executionId, incoming, messageId, consumer, cancellationToken)
+            is { } appliedToCache)
+        {
+            return appliedToCache;
+        }
+
         await using var transaction = await connection.BeginTransactionAsync(cancellationToken);
         var (isNew, locked) = await store.RecordAndLockAsync(connection, transaction, messageId, consumer, executionId);
         if (!isNew)
@@ -97,6 +103,66 @@ public sealed class ExecutionEngine(
         }
 
         return await DecideAsync(connection, transaction, executionId, locked.Version, incoming, cancellationToken);
+    }
+
+    /// <summary>
+    /// The common case without the round trip that locks the execution: when this process made the execution's last
+    /// decision, its folded state is cached, and the decision is computed from it and written — with the message's inbox
+    /// record — in one batch. The events' primary key (execution, sequence) refuses the batch when another decision
+    /// appended first (the cached state was behind), and the inbox's when the message was applied already; either way
+    /// nothing of it is written.
+    /// </summary>
+    /// <returns>whether the core admitted the events; null when this cannot tell (nothing cached, nothing admitted by
+    /// the cached state — which may be behind —, or it was behind): the caller decides under the lock.</returns>
+    private async Task<bool?> TryApplyToCachedStateAsync(NpgsqlConnection connection, Guid executionId,
+        IReadOnlyList<(ExecutionEvent Event, JsonObject? Details)> incoming, Guid messageId, string consumer,
+        CancellationToken cancellationToken)
+    {
+        if (!cache.TryGetValue(executionId, out var cached))
+        {
+            return null;
+        }
+
+        var now = clock.GetUtcNow();
+        var decision = new Decision(executionId, cached.Plan, cached.Input, cached.State, cached.Version, now);
+        foreach (var (e, details) in incoming)
+        {
+            if (Decider.Admits(decision.State, e))
+            {
+                decision.Record(e, details);
+            }
+        }
+
+        if (decision.NewEvents.Count == 0)
+        {
+            return null;
+        }
+
+        decision.Drive();
+        await using (var transaction = await connection.BeginTransactionAsync(cancellationToken))
+        {
+            try
+            {
+                await PersistAndCommitAsync(connection, transaction, decision, now,
+                    inbox: ExecutionStore.InboxCommand(messageId, consumer));
+            }
+            catch (PostgresException e) when (ExecutionStore.IsDuplicateMessage(e))
+            {
+                return false;
+            }
+            catch (PostgresException e) when (ExecutionStore.IsOutdatedDecision(e))
+            {
+                logger.LogDebug("Execution {ExecutionId}: another decision came after version {Version}; deciding again under the lock",
+                    executionId, cached.Version);
+                cache.TryRemove(new KeyValuePair<Guid, CachedExecution>(executionId, cached));
+                return null;
+            }
+        }
+
+        Remember(decision);
+        WakeDispatcher(decision);
+        await DispatchNowAsync(connection, decision);
+        return true;
     }
 
     /// <summary>Fires a durable timer: once, because its row is deleted in the same transaction.</summary>
@@ -181,13 +247,18 @@ public sealed class ExecutionEngine(
     }
 
     /// <summary>Writes the decision and commits, in one round trip; <paramref name="message"/> (the execution's start)
-    /// goes in the same batch.</summary>
+    /// and <paramref name="inbox"/> (the record of the message decided on) go in the same batch.</summary>
     private async Task PersistAndCommitAsync(NpgsqlConnection connection, NpgsqlTransaction transaction, Decision decision,
-        DateTimeOffset now, NpgsqlBatchCommand? message = null)
+        DateTimeOffset now, NpgsqlBatchCommand? message = null, NpgsqlBatchCommand? inbox = null)
     {
         var state = decision.State;
         var finished = state.Status is ExecutionStatus.Succeeded or ExecutionStatus.Failed or ExecutionStatus.Cancelled;
         var before = new List<NpgsqlBatchCommand>();
+        if (inbox is not null)
+        {
+            before.Add(inbox);
+        }
+
         if (message is not null)
         {
             before.Add(message);
@@ -199,7 +270,7 @@ public sealed class ExecutionEngine(
                 ExecutionMessages.Finished(decision.ExecutionId, decision.Plan, finish, state, now)));
         }
 
-        var wroteOutbox = before.Count > 0;
+        var wroteOutbox = message is not null || decision.Finished is not null;
         // Jobs go to a queue in this database within this transaction, or else to the dispatch outbox.
         if (decision.Jobs.Count > 0 && jobQueue is ITransactionalJobQueue transactional)
         {

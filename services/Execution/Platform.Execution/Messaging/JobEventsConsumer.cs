@@ -10,34 +10,41 @@ namespace Platform.Execution.Messaging;
 /// <summary>Turns Runner-Registry's job events into the core's step events.</summary>
 public sealed class JobEventsConsumer(IExecutionEngine engine) : IConsumer<JobStarted>, IConsumer<JobFinished>
 {
-    public Task Consume(ConsumeContext<JobStarted> context)
+    public Task Consume(ConsumeContext<JobStarted> context) =>
+        ApplyAsync(engine, context.Message, MessageIdOf(context), context.CancellationToken);
+
+    public Task Consume(ConsumeContext<JobFinished> context) =>
+        ApplyAsync(engine, context.Message, MessageIdOf(context), context.CancellationToken);
+
+    /// <summary>Applies a job's start, once per <paramref name="messageId"/> (also for a caller that has the event
+    /// without the bus: the Standalone host's Runner-Registry).</summary>
+    public static Task ApplyAsync(IExecutionEngine engine, JobStarted m, Guid messageId, CancellationToken cancellationToken)
     {
-        var m = context.Message;
         if (m.JobId == ExecutionEngine.CompensationJobId(m.ExecutionId, m.StepName, m.StepAttempt))
         {
             // A compensation's start changes nothing the core tracks; its end does.
             return Task.CompletedTask;
         }
 
-        return engine.ApplyAsync(m.ExecutionId,
-            [JobResults.Started(m.StepName, m.StepAttempt, m.RunnerId, m.StartedAt, m.Attempt)],
-            context.MessageId ?? throw new InvalidOperationException("JobStarted without a message id"),
-            nameof(JobStarted), context.CancellationToken);
+        return engine.ApplyAsync(m.ExecutionId, [JobResults.Started(m.StepName, m.StepAttempt, m.RunnerId, m.StartedAt, m.Attempt)],
+            messageId, nameof(JobStarted), cancellationToken);
     }
 
-    public Task Consume(ConsumeContext<JobFinished> context)
+    /// <summary>Applies a job's end, once per <paramref name="messageId"/>.</summary>
+    public static Task ApplyAsync(IExecutionEngine engine, JobFinished m, Guid messageId, CancellationToken cancellationToken)
     {
-        var m = context.Message;
         var result = new JobResult(m.JobId, m.StepName, m.StepAttempt, m.Attempt, m.RunnerId, m.StartedAt, m.Outcome switch
         {
             JobOutcome.Succeeded => JobResultKind.Succeeded,
             JobOutcome.Cancelled => JobResultKind.Cancelled,
             _ => JobResultKind.Failed,
         }, m.ExitCode, m.Outputs, m.Error, m.OutputTail, m.FinishedAt);
-        return engine.ApplyAsync(m.ExecutionId, JobResults.Finished(m.ExecutionId, result),
-            context.MessageId ?? throw new InvalidOperationException("JobFinished without a message id"),
-            nameof(JobFinished), context.CancellationToken);
+        return engine.ApplyAsync(m.ExecutionId, JobResults.Finished(m.ExecutionId, result), messageId, nameof(JobFinished),
+            cancellationToken);
     }
+
+    private static Guid MessageIdOf<T>(ConsumeContext<T> context) where T : class =>
+        context.MessageId ?? throw new InvalidOperationException($"{typeof(T).Name} without a message id");
 }
 
 public sealed class JobEventsConsumerDefinition : ConsumerDefinition<JobEventsConsumer>

@@ -159,6 +159,26 @@ public sealed class ExecutionStore
         return (isNew, locked);
     }
 
+    /// <summary>
+    /// The statement that records a consumer's message in the inbox, for a decision's batch that was computed without
+    /// the execution's lock: a message recorded already makes it fail (<see cref="IsDuplicateMessage"/>), which rolls
+    /// the whole decision back.
+    /// </summary>
+    public static NpgsqlBatchCommand InboxCommand(Guid messageId, string consumer) =>
+        new("INSERT INTO execution.inbox (message_id, consumer) VALUES ($1, $2)")
+        {
+            Parameters = { new() { Value = messageId }, new() { Value = consumer } },
+        };
+
+    /// <summary>The batch with <see cref="InboxCommand"/> failed because the message was recorded already.</summary>
+    public static bool IsDuplicateMessage(PostgresException e) =>
+        e is { SqlState: PostgresErrorCodes.UniqueViolation, TableName: "inbox" };
+
+    /// <summary>A decision's batch failed because another decision appended the events it was to append (events'
+    /// primary key: execution, sequence): it was computed from a version that is not the latest any more.</summary>
+    public static bool IsOutdatedDecision(PostgresException e) =>
+        e is { SqlState: PostgresErrorCodes.UniqueViolation, TableName: "events" };
+
     /// <summary>What one decision of the embedded engine writes, besides an outbox message.</summary>
     public sealed record DecisionWrites(
         Guid ExecutionId, long BaseVersion, IReadOnlyList<StoredEvent> Events, DateTimeOffset Time,

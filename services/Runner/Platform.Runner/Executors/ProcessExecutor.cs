@@ -8,7 +8,8 @@ namespace Platform.Runner.Executors;
 /// <summary>
 /// Runs the job's command as a child process — argv as given, no shell — in a fresh directory. The job sees only
 /// its agent's <c>env</c>, the <c>PLATFORM_*</c> variables and an allow-list of the runner's own environment
-/// (<see cref="RunnerOptions.InheritedEnvironment"/>). Stopping the job kills its whole process tree.
+/// (<see cref="RunnerOptions.InheritedEnvironment"/>). Stopping the job kills its whole process tree. The directory is
+/// removed once the job has ended.
 /// </summary>
 public sealed class ProcessExecutor(RunnerOptions options, ILogger<ProcessExecutor> logger) : IJobExecutor
 {
@@ -83,7 +84,8 @@ public sealed class ProcessExecutor(RunnerOptions options, ILogger<ProcessExecut
         }
         finally
         {
-            TryDelete(workspace);
+            // Off the job's path: its end is reported (and the runner's next job started) while the directory goes.
+            _ = Task.Run(() => TryDelete(workspace));
         }
     }
 

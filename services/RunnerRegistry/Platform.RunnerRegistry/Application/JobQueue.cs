@@ -40,6 +40,7 @@ internal sealed class JobQueue
     private readonly TimeProvider time;
     private readonly IHostApplicationLifetime lifetime;
     private readonly ILogger<JobQueue> logger;
+    private readonly ILocalJobEventConsumer? localConsumer;
     private readonly Signal jobsQueued;
 
     /// <summary>This process, in the payload of its enqueue NOTIFYs.</summary>
@@ -66,7 +67,8 @@ internal sealed class JobQueue
         IOptions<RunnerRegistryOptions> options,
         TimeProvider time,
         IHostApplicationLifetime lifetime,
-        ILogger<JobQueue> logger)
+        ILogger<JobQueue> logger,
+        ILocalJobEventConsumer? localConsumer = null)
     {
         this.dataSource = dataSource;
         this.store = store;
@@ -78,6 +80,7 @@ internal sealed class JobQueue
         this.time = time;
         this.lifetime = lifetime;
         this.logger = logger;
+        this.localConsumer = localConsumer;
         // Subscribed at construction (before the hosts start) so the first LISTEN already includes the channel.
         // This process's own enqueue NOTIFYs come back too: its waiters were already handed those jobs (see
         // HandOut), so they are left out rather than waking every waiter a second time.
@@ -110,7 +113,51 @@ internal sealed class JobQueue
     /// <summary>After the commit of jobs enqueued by <see cref="EnqueueInTransaction"/>: hands them to this process's
     /// waiting runners (only this process serves the runners of a host that enqueues in its own transactions; a
     /// waiter that misses the hand-out finds the jobs when its long poll looks again).</summary>
-    public void Enqueued(IReadOnlyList<NewJob> jobs) => HandOut(jobs);
+    public void Enqueued(IReadOnlyList<NewJob> jobs)
+    {
+        if (completionInProgress.Value?.TryDefer(jobs) != true)
+        {
+            HandOut(jobs);
+        }
+    }
+
+    /// <summary>
+    /// Set while a runner's completion that asks for its next job is handled: the jobs its own decision enqueues in this
+    /// process (the Standalone host applies job ends in process, see <see cref="ILocalJobEventConsumer"/>) are offered
+    /// to that runner's next lease first and only the rest handed out after it. Handed out at once, they woke an idle
+    /// waiter to race that runner's lease for the same job: a lease statement wasted on every step.
+    /// </summary>
+    private static readonly AsyncLocal<DeferredHandOut?> completionInProgress = new();
+
+    /// <summary>Jobs whose hand-out waits for a completion's next lease; closed once that lease was tried (a late
+    /// caller, e.g. a task started during the completion that carried its context, hands out its jobs itself).</summary>
+    private sealed class DeferredHandOut
+    {
+        private readonly List<NewJob> jobs = [];
+        private bool closed;
+
+        public bool TryDefer(IReadOnlyList<NewJob> more)
+        {
+            lock (jobs)
+            {
+                if (!closed)
+                {
+                    jobs.AddRange(more);
+                }
+
+                return !closed;
+            }
+        }
+
+        public List<NewJob> Close()
+        {
+            lock (jobs)
+            {
+                closed = true;
+                return jobs;
+            }
+        }
+    }
 
     /// <summary>Wakes every waiting acquire of this process (a job came back, a runner must drain, ...).</summary>
     public void WakeWaiters() => jobsQueued.Pulse();
@@ -325,7 +372,7 @@ internal sealed class JobQueue
         // Execution, step and start time are the statement's to fill in.
         var placeholder = new JobStarted(jobId, Guid.Empty, "", 0, attempt, runner.Id, default);
         var started = await store.StartAsync(runner.Id, jobId, attempt, options.LeaseTimeout, startedAfterLease,
-            JobStore.OutboxMessage.Of(messageId, placeholder), cancellationToken);
+            JobStore.OutboxMessage.Of(messageId, placeholder), flushedLater: localConsumer is not null, cancellationToken);
         if (started is null)
         {
             await using var connection = await dataSource.OpenConnectionAsync(cancellationToken);
@@ -333,6 +380,7 @@ internal sealed class JobQueue
                           ?? throw new NotFoundException("job", jobId.ToString());
             if (current.IsLeaseOf(runner.Id, attempt) && current.Status is not (JobStatus.Leased or JobStatus.Queued))
             {
+                await AwaitDurableAsync(cancellationToken);
                 return; // already reported (a retry), or already completed
             }
 
@@ -344,7 +392,7 @@ internal sealed class JobQueue
             ExecutionId = started.ExecutionId, StepName = started.StepName, StepAttempt = started.StepAttempt,
             StartedAt = started.StartedAtUtc,
         };
-        await publisher.PublishAsync(messageId, message);
+        await DeliverAsync(messageId, message, consumer => consumer.ConsumeAsync(message, messageId, CancellationToken.None));
     }
 
     /// <summary>
@@ -364,7 +412,8 @@ internal sealed class JobQueue
         var placeholder = new JobFinished(jobId, Guid.Empty, "", 0, attempt, runner.Id, result.Status.ToOutcome(),
             result.ExitCode, result.Outputs, null, NullIfEmpty(result.OutputTail), null, default);
         var finished = await store.FinishAsync(runner.Id, jobId, attempt, result,
-            JobStore.OutboxMessage.Of(messageId, placeholder), (int)JobOutcome.Cancelled, cancellationToken);
+            JobStore.OutboxMessage.Of(messageId, placeholder), (int)JobOutcome.Cancelled, flushedLater: localConsumer is not null,
+            cancellationToken);
         if (finished is null)
         {
             await using var connection = await dataSource.OpenConnectionAsync(cancellationToken);
@@ -383,6 +432,7 @@ internal sealed class JobQueue
             var stored = await store.GetResultAsync(connection, null, jobId);
             if (stored is not null && stored.SameAs(result))
             {
+                await AwaitDurableAsync(cancellationToken);
                 return; // a retry of the completion that was stored
             }
 
@@ -393,18 +443,55 @@ internal sealed class JobQueue
         // The job's log is complete: wake its followers (after the commit: a NOTIFY in it would serialise completions);
         // those of other replicas with one NOTIFY per few milliseconds, not one per completion.
         notifications.NotifySoon(JobLogStore.LogsChannel, LogFollowersGather);
-        // The next step waits on this message: it is published right after the commit, not by the relay.
+        // The next step waits on this message: it is delivered right after the commit, not by the relay.
         var message = placeholder with
         {
             ExecutionId = finished.ExecutionId, StepName = finished.StepName, StepAttempt = finished.StepAttempt,
             Outcome = finished.Status.ToOutcome(), Error = NullIfEmpty(finished.Error), StartedAt = finished.StartedAtUtc,
             FinishedAt = finished.FinishedAtUtc,
         };
-        await publisher.PublishAsync(messageId, message);
+        await DeliverAsync(messageId, message, consumer => consumer.ConsumeAsync(message, messageId, CancellationToken.None));
         if (finished.Status == JobStatus.Cancelled)
         {
             logger.LogInformation("Job {JobId} attempt {Attempt} ended cancelled (runner {Runner} reported exit code {ExitCode})",
                 jobId, attempt, runner.Name, result.ExitCode);
+        }
+    }
+
+    /// <summary>
+    /// <see cref="CompleteAsync"/>, then a lease of the runner's next job, without waiting: the runner's slot goes
+    /// straight to it. The completion stands whatever happens next: a failure to lease is answered as "no next job"
+    /// (the runner's next AcquireJob meets whatever caused it).
+    /// </summary>
+    public async Task<AcquireOutcome> CompleteAndAcquireNextAsync(AuthenticatedRunner runner, Guid jobId, int attempt,
+        JobResult reported, CancellationToken cancellationToken)
+    {
+        var deferred = new DeferredHandOut();
+        completionInProgress.Value = deferred;
+        var next = AcquireOutcome.Nothing;
+        try
+        {
+            await CompleteAsync(runner, jobId, attempt, reported, cancellationToken);
+            completionInProgress.Value = null;
+            try
+            {
+                next = await AcquireAsync(runner, TimeSpan.Zero, cancellationToken);
+            }
+            catch (Exception ex) when (ex is not OperationCanceledException)
+            {
+                logger.LogWarning(ex, "Leasing the next job for runner {Runner} after its completion failed", runner.Name);
+            }
+
+            return next;
+        }
+        finally
+        {
+            completionInProgress.Value = null;
+            var enqueued = deferred.Close();
+            if (enqueued.Count > 0)
+            {
+                HandOut(next.Lease is { } lease ? enqueued.Where(j => j.JobId != lease.JobId).ToList() : enqueued);
+            }
         }
     }
 
@@ -536,6 +623,43 @@ internal sealed class JobQueue
         var reasons = await store.QueueReasonsAsync(jobIds, onlineSince, cancellationToken);
         return jobs.Select(j => reasons.TryGetValue(j.JobId, out var reason) ? j with { QueueReason = reason } : j).ToList();
     }
+
+    /// <summary>
+    /// Delivers a job event whose change (and outbox row) was just committed: to the consumer in this process when there
+    /// is one — its flushed commit then makes the change durable too — or else published on the bus. Either way the
+    /// outbox row is forgotten afterwards, or left to the relay when delivering failed.
+    /// </summary>
+    /// <param name="consume">the call that hands the event to the local consumer (with no token of the caller's: a
+    /// change that committed is applied even if the runner gave up on its call).</param>
+    private async Task DeliverAsync<T>(Guid messageId, T message, Func<ILocalJobEventConsumer, Task> consume)
+        where T : class
+    {
+        if (localConsumer is null)
+        {
+            await publisher.PublishAsync(messageId, message);
+            return;
+        }
+
+        try
+        {
+            await consume(localConsumer);
+            publisher.Delivered(messageId);
+        }
+        catch (Exception e)
+        {
+            logger.LogWarning(e, "Applying {MessageType} {MessageId} in process failed; the outbox relay publishes it",
+                typeof(T).Name, messageId);
+            publisher.RelayNow();
+            // The change committed without waiting for its flush, counting on the consumer's commit: the runner is
+            // answered only once it is on disk.
+            await AwaitDurableAsync(CancellationToken.None);
+        }
+    }
+
+    /// <summary>With a local consumer, reports commit without waiting for their WAL flush (see <see cref="DeliverAsync"/>):
+    /// a report answered without a commit of its own (a retry of one that was applied) waits for it here.</summary>
+    private Task AwaitDurableAsync(CancellationToken cancellationToken) =>
+        localConsumer is null ? Task.CompletedTask : store.AwaitFlushAsync(cancellationToken);
 
     private static string? NullIfEmpty(string? value) => string.IsNullOrEmpty(value) ? null : value;
 }

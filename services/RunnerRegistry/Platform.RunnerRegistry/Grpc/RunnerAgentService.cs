@@ -1,5 +1,4 @@
 using Grpc.Core;
-using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Options;
 using Platform.BuildingBlocks.Errors;
 using Platform.Protos.Runners.V1;
@@ -10,8 +9,7 @@ namespace Platform.RunnerRegistry.Grpc;
 
 /// <summary>The protocol runner agents speak. Calls but Register are authenticated by <see cref="RunnerCredentialInterceptor"/>.</summary>
 internal sealed class RunnerAgentService(
-    RunnerRegistration registration, JobQueue queue, JobLogs logs, IOptions<RunnerRegistryOptions> options,
-    ILogger<RunnerAgentService> logger)
+    RunnerRegistration registration, JobQueue queue, JobLogs logs, IOptions<RunnerRegistryOptions> options)
     : Protos.Runners.V1.RunnerAgent.RunnerAgentBase
 {
     public override async Task<RegisterRunnerResponse> Register(RegisterRunnerRequest request, ServerCallContext context)
@@ -61,24 +59,15 @@ internal sealed class RunnerAgentService(
         {
             StartedAfterLease = StartedAfterLease(request.StartedAfterLease),
         };
-        await queue.CompleteAsync(runner, JobId(request.JobId), request.Attempt, result, context.CancellationToken);
         if (!request.AcquireNext)
         {
+            await queue.CompleteAsync(runner, JobId(request.JobId), request.Attempt, result, context.CancellationToken);
             return new CompleteJobResponse();
         }
 
-        // The completion is committed whatever happens next: a failure to lease is answered as "no next job", and the
-        // runner's next AcquireJob meets whatever caused it.
-        try
-        {
-            var next = await queue.AcquireAsync(runner, TimeSpan.Zero, context.CancellationToken);
-            return new CompleteJobResponse { Next = next.Lease?.ToProto(), Drain = next.Drain };
-        }
-        catch (Exception ex) when (ex is not OperationCanceledException)
-        {
-            logger.LogWarning(ex, "Leasing the next job for runner {Runner} after its completion failed", runner.Name);
-            return new CompleteJobResponse();
-        }
+        var next = await queue.CompleteAndAcquireNextAsync(runner, JobId(request.JobId), request.Attempt, result,
+            context.CancellationToken);
+        return new CompleteJobResponse { Next = next.Lease?.ToProto(), Drain = next.Drain };
     }
 
     public override async Task<AwaitCancellationsResponse> AwaitCancellations(AwaitCancellationsRequest request,

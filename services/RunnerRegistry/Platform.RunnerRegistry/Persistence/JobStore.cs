@@ -38,6 +38,13 @@ internal sealed class JobStore(NpgsqlDataSource dataSource)
     private const string StartedAt =
         "LEAST(clock_timestamp(), leased_at + make_interval(secs => @startedAfter::double precision))";
 
+    /// <summary>
+    /// Joined to a report's result row: when the caller's next commit waits for its WAL flush anyway (it hands the
+    /// report's event to a consumer in this database, see ILocalJobEventConsumer), this report's commit does not.
+    /// </summary>
+    private const string CommitMode =
+        "LEFT JOIN LATERAL (SELECT set_config('synchronous_commit', 'off', true) WHERE @flushedLater) AS commit_mode ON true";
+
     private const string EndedColumns = """
         j.id AS JobId, j.state AS State, j.attempt AS Attempt, j.execution_id AS ExecutionId, j.step_name AS StepName,
         j.step_attempt AS StepAttempt, j.runner_id AS RunnerId, j.started_at AS StartedAt, j.finished_at AS FinishedAt,
@@ -212,14 +219,27 @@ internal sealed class JobStore(NpgsqlDataSource dataSource)
     }
 
     /// <summary>
+    /// Returns once everything committed so far is on disk: a commit that writes WAL (a transactional logical-decoding
+    /// message, which nothing reads) waits for its flush, and WAL is flushed in order. For a report whose commit did not
+    /// wait (<c>flushedLater</c>) when the commit that was to follow failed.
+    /// </summary>
+    public async Task AwaitFlushAsync(CancellationToken cancellationToken)
+    {
+        await using var connection = await dataSource.OpenConnectionAsync(cancellationToken);
+        await connection.ExecuteAsync(new CommandDefinition(
+            "SELECT pg_logical_emit_message(true, 'platform', 'flush')", cancellationToken: cancellationToken));
+    }
+
+    /// <summary>
     /// leased → running for the lease the runner holds, and its <c>JobStarted</c> in the outbox, in one statement (one
     /// round trip, one implicit transaction); null when the runner does not hold the lease (nothing changes).
     /// </summary>
     /// <param name="started">The event serialized with placeholders for what only the statement knows (the job's
     /// execution, step and start time), which it fills in: the row's values replace those keys of the JSON.</param>
     /// <param name="startedAfterLease">how long after its lease the runner began running the job (null: now).</param>
+    /// <param name="flushedLater">the caller's next commit waits for its WAL flush: this one need not.</param>
     public async Task<StartedRow?> StartAsync(Guid runnerId, Guid jobId, int attempt, TimeSpan leaseTimeout,
-        TimeSpan? startedAfterLease, OutboxMessage started, CancellationToken cancellationToken)
+        TimeSpan? startedAfterLease, OutboxMessage started, bool flushedLater, CancellationToken cancellationToken)
     {
         const string sql = $"""
             WITH started AS (
@@ -237,12 +257,12 @@ internal sealed class JobStore(NpgsqlDataSource dataSource)
                 ON CONFLICT (message_id) DO NOTHING
             )
             SELECT execution_id AS ExecutionId, step_name AS StepName, step_attempt AS StepAttempt, started_at AS StartedAt
-            FROM started
+            FROM started {CommitMode}
             """;
         await using var connection = await dataSource.OpenConnectionAsync(cancellationToken);
         return await connection.QuerySingleOrDefaultAsync<StartedRow>(new CommandDefinition(sql,
             ReportParameters(runnerId, jobId, attempt, started,
-                new { leaseSeconds = leaseTimeout.TotalSeconds, startedAfter = startedAfterLease?.TotalSeconds }),
+                new { leaseSeconds = leaseTimeout.TotalSeconds, startedAfter = startedAfterLease?.TotalSeconds, flushedLater }),
             cancellationToken: cancellationToken));
     }
 
@@ -256,8 +276,9 @@ internal sealed class JobStore(NpgsqlDataSource dataSource)
     /// execution, step, outcome, error and times), which it fills in: the row's values replace those keys of the JSON.
     /// </param>
     /// <param name="cancelledOutcome">The event's outcome when the job ends cancelled (the event's own otherwise).</param>
+    /// <param name="flushedLater">the caller's next commit waits for its WAL flush: this one need not.</param>
     public async Task<FinishedRow?> FinishAsync(Guid runnerId, Guid jobId, int attempt, JobResult result,
-        OutboxMessage finished, int cancelledOutcome, CancellationToken cancellationToken)
+        OutboxMessage finished, int cancelledOutcome, bool flushedLater, CancellationToken cancellationToken)
     {
         const string sql = $$"""
             WITH finished AS (
@@ -282,7 +303,7 @@ internal sealed class JobStore(NpgsqlDataSource dataSource)
             )
             SELECT execution_id AS ExecutionId, step_name AS StepName, step_attempt AS StepAttempt,
                    started_at AS StartedAt, finished_at AS FinishedAt, state AS State, error AS Error
-            FROM finished
+            FROM finished {{CommitMode}}
             """;
         await using var connection = await dataSource.OpenConnectionAsync(cancellationToken);
         return await connection.QuerySingleOrDefaultAsync<FinishedRow>(new CommandDefinition(sql,
@@ -295,6 +316,7 @@ internal sealed class JobStore(NpgsqlDataSource dataSource)
                 outputTail = result.OutputTail,
                 cancelledOutcome,
                 startedAfter = result.StartedAfterLease?.TotalSeconds,
+                flushedLater,
             }), cancellationToken: cancellationToken));
     }
 

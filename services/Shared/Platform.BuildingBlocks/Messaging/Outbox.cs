@@ -132,12 +132,19 @@ public sealed class OutboxPublisher : IAsyncDisposable
         {
             logger.LogWarning(e, "Publishing {MessageType} {MessageId} right after its commit failed; the {Schema} outbox relay retries",
                 typeof(T).Name, messageId, outbox.Schema);
-            notifications.Channel(outbox.Channel).Pulse();
+            RelayNow();
             return;
         }
 
-        _ = forgotten.AddAsync(messageId); // never fails: ForgetAsync answers every batch
+        Delivered(messageId);
     }
+
+    /// <summary>The message whose row the caller just committed reached its consumer another way (in process): its row
+    /// is deleted as a published message's is.</summary>
+    public void Delivered(Guid messageId) => _ = forgotten.AddAsync(messageId); // never fails: ForgetAsync answers every batch
+
+    /// <summary>Leaves the messages whose rows the caller committed to the relay, woken now.</summary>
+    public void RelayNow() => notifications.Channel(outbox.Channel).Pulse();
 
     private async Task<bool[]> ForgetAsync(IReadOnlyList<Guid> ids)
     {
