@@ -106,9 +106,15 @@ internal sealed class JobQueue
     /// <summary>
     /// The statements that enqueue <paramref name="jobs"/> inside the caller's transaction, for a context that shares
     /// this database and this process (the Standalone host's executions): its jobs are then queued atomically with its
-    /// decision, with no hand-over afterwards. Call <see cref="Enqueued"/> once that transaction has committed.
+    /// decision, with no hand-over afterwards. Call <see cref="Enqueued"/> once that transaction has committed. Within a
+    /// runner's completion that asked for its next job (the decision its end caused), the first job that runner can
+    /// take is leased to it by the same statements when its own acquire would lease that job now.
     /// </summary>
-    public IReadOnlyList<NpgsqlBatchCommand> EnqueueInTransaction(IReadOnlyList<NewJob> jobs) => [JobStore.EnqueueCommand(jobs)];
+    public IReadOnlyList<NpgsqlBatchCommand> EnqueueInTransaction(IReadOnlyList<NewJob> jobs)
+    {
+        var enqueue = JobStore.EnqueueCommand(jobs);
+        return completionInProgress.Value?.OfferLease(jobs) is { } lease ? [.. lease, enqueue] : [enqueue];
+    }
 
     /// <summary>After the commit of jobs enqueued by <see cref="EnqueueInTransaction"/>: hands them to this process's
     /// waiting runners (only this process serves the runners of a host that enqueues in its own transactions; a
@@ -122,19 +128,41 @@ internal sealed class JobQueue
     }
 
     /// <summary>
-    /// Set while a runner's completion that asks for its next job is handled: the jobs its own decision enqueues in this
-    /// process (the Standalone host applies job ends in process, see <see cref="ILocalJobEventConsumer"/>) are offered
-    /// to that runner's next lease first and only the rest handed out after it. Handed out at once, they woke an idle
-    /// waiter to race that runner's lease for the same job: a lease statement wasted on every step.
+    /// Set while a runner's completion that asks for its next job is handled. The jobs its own decision enqueues in this
+    /// process (the Standalone host applies job ends in process, see <see cref="ILocalJobEventConsumer"/>) go to that
+    /// runner first: the first it can take is leased to it in the decision's transaction when nothing comes before it
+    /// (saving the lease's own statement on every step), and the others are handed out only after the runner's next
+    /// lease was settled — handed out at once, they woke an idle waiter to race that runner's lease for the same job.
     /// </summary>
-    private static readonly AsyncLocal<DeferredHandOut?> completionInProgress = new();
+    private static readonly AsyncLocal<Completion?> completionInProgress = new();
 
-    /// <summary>Jobs whose hand-out waits for a completion's next lease; closed once that lease was tried (a late
-    /// caller, e.g. a task started during the completion that carried its context, hands out its jobs itself).</summary>
-    private sealed class DeferredHandOut
+    /// <summary>A runner's completion in progress: the lease offered to it in its decision's transaction, and the jobs
+    /// whose hand-out waits for its next lease (closed once that is settled: a late caller, e.g. a task started during
+    /// the completion that carried its context, hands out its jobs itself).</summary>
+    private sealed class Completion(Guid runnerId, JobStore.RunnerSelector runner, DateTimeOffset leaseExpiresAt)
     {
         private readonly List<NewJob> jobs = [];
         private bool closed;
+        private (NewJob Job, NpgsqlBatchCommand Insert)? offered;
+        private bool offeredCommitted;
+
+        /// <summary>The statements that lease the first of <paramref name="enqueued"/> this runner can take, or null.
+        /// A decision may be made again (its first try refused): only the last try's offer counts.</summary>
+        public IReadOnlyList<NpgsqlBatchCommand>? OfferLease(IReadOnlyList<NewJob> enqueued)
+        {
+            lock (jobs)
+            {
+                offered = null;
+                if (closed || enqueued.FirstOrDefault(j => runner.Takes(j.Spec)) is not { } job)
+                {
+                    return null;
+                }
+
+                var statements = JobStore.LeaseOnEnqueueCommands(job, runnerId, runner, leaseExpiresAt);
+                offered = (job, statements[^1]);
+                return statements;
+            }
+        }
 
         public bool TryDefer(IReadOnlyList<NewJob> more)
         {
@@ -143,9 +171,26 @@ internal sealed class JobQueue
                 if (!closed)
                 {
                     jobs.AddRange(more);
+                    offeredCommitted |= offered is { } o && more.Any(j => j.JobId == o.Job.JobId);
                 }
 
                 return !closed;
+            }
+        }
+
+        /// <summary>The lease the decision's committed transaction granted, if it did.</summary>
+        public GrantedLease? GrantedLease()
+        {
+            lock (jobs)
+            {
+                if (!offeredCommitted || offered is not { Insert.RecordsAffected: 1 } o)
+                {
+                    return null;
+                }
+
+                var spec = o.Job.Spec;
+                return new GrantedLease(o.Job.JobId, 1, o.Job.ExecutionId, o.Job.StepName, o.Job.StepAttempt, spec,
+                    leaseExpiresAt, runner.Executors.First(k => spec.AcceptedExecutors.Contains(k, StringComparer.Ordinal)));
             }
         }
 
@@ -466,13 +511,29 @@ internal sealed class JobQueue
     public async Task<AcquireOutcome> CompleteAndAcquireNextAsync(AuthenticatedRunner runner, Guid jobId, int attempt,
         JobResult reported, CancellationToken cancellationToken)
     {
-        var deferred = new DeferredHandOut();
-        completionInProgress.Value = deferred;
+        var completion = new Completion(runner.Id, await SelectorAsync(runner, cancellationToken),
+            time.GetUtcNow() + options.LeaseTimeout);
+        completionInProgress.Value = completion;
         var next = AcquireOutcome.Nothing;
         try
         {
             await CompleteAsync(runner, jobId, attempt, reported, cancellationToken);
             completionInProgress.Value = null;
+            if (completion.GrantedLease() is { } granted)
+            {
+                next = new AcquireOutcome(granted, Drain: false); // granted only to a runner that is not draining
+                if (cancellationToken.IsCancellationRequested)
+                {
+                    // The caller is gone and will never see this lease: put the job straight back.
+                    await store.ReleaseLeaseAsync(granted.JobId, granted.Attempt, CancellationToken.None);
+                    next = AcquireOutcome.Nothing;
+                    cancellationToken.ThrowIfCancellationRequested();
+                }
+
+                logger.LogDebug("Leased job {JobId} attempt 1 to runner {Runner} with its enqueue", granted.JobId, runner.Name);
+                return next;
+            }
+
             try
             {
                 next = await AcquireAsync(runner, TimeSpan.Zero, cancellationToken);
@@ -487,7 +548,7 @@ internal sealed class JobQueue
         finally
         {
             completionInProgress.Value = null;
-            var enqueued = deferred.Close();
+            var enqueued = completion.Close();
             if (enqueued.Count > 0)
             {
                 HandOut(next.Lease is { } lease ? enqueued.Where(j => j.JobId != lease.JobId).ToList() : enqueued);

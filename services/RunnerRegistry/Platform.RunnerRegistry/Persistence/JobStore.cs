@@ -144,19 +144,14 @@ internal sealed class JobStore(NpgsqlDataSource dataSource)
         // wal_writer_delay. Only a crash of PostgreSQL itself in that window can lose it; the job is then queued
         // again and runs again, fenced like a lapsed lease (this runner's reports are refused, its heartbeat tells it
         // to stop) — the at-least-once a lapsed lease already gives.
-        const string sql = """
-            SELECT pg_advisory_xact_lock(7261003, hashtext(@runnerId::text)), set_config('enable_sort', 'off', true),
+        const string sql = $"""
+            SELECT {LockRunner}, set_config('enable_sort', 'off', true),
                    set_config('synchronous_commit', 'off', true),
                    (SELECT drain_requested_at IS NOT NULL FROM runners.runners
                     WHERE id = @runnerId AND replaced_at IS NULL AND revoked_at IS NULL) AS Draining;
 
             WITH me AS (
-                SELECT r.id
-                FROM runners.runners r
-                WHERE r.id = @runnerId AND r.replaced_at IS NULL AND r.revoked_at IS NULL
-                  AND r.drain_requested_at IS NULL
-                  AND (SELECT count(*) FROM runners.jobs h
-                       WHERE h.runner_id = r.id AND h.state IN ('leased', 'running')) < r.capacity
+                SELECT r.id FROM runners.runners r WHERE {RunnerMayLease}
             ), next AS (
                 SELECT q.id
                 FROM runners.jobs q
@@ -185,6 +180,55 @@ internal sealed class JobStore(NpgsqlDataSource dataSource)
         var draining = (await results.ReadSingleAsync<RunnerState>()).Draining;
         var row = await results.ReadSingleOrDefaultAsync<LeaseRow>();
         return new LeaseAttempt(draining is not null, draining is true, row?.ToLease());
+    }
+
+    /// <summary>Serialises a runner's leases (see <see cref="TryLeaseAsync"/>), for the rest of the transaction.</summary>
+    private const string LockRunner = "pg_advisory_xact_lock(7261003, hashtext(@runnerId::text))";
+
+    /// <summary>Of <c>runners.runners r</c>: the runner may lease a job now (live, not draining, under its capacity).</summary>
+    private const string RunnerMayLease = """
+        r.id = @runnerId AND r.replaced_at IS NULL AND r.revoked_at IS NULL AND r.drain_requested_at IS NULL
+        AND (SELECT count(*) FROM runners.jobs h WHERE h.runner_id = r.id AND h.state IN ('leased', 'running')) < r.capacity
+        """;
+
+    /// <summary>
+    /// The statements that insert <paramref name="job"/> already leased to a runner, in the caller's transaction: for
+    /// the Standalone host, whose decision after a runner's completion enqueues the next job in its own transaction, so
+    /// the runner that asked for its next job gets it without a lease statement of its own. They lease only what the
+    /// runner's own acquire would: the runner may lease now (<see cref="RunnerMayLease"/>, under its lock) and no queued
+    /// job it could take comes first in the queue's order (a fair rank no higher than this job's). Otherwise they insert
+    /// nothing, and <see cref="EnqueueCommand"/>, which must follow them, queues the job as usual.
+    /// </summary>
+    /// <returns>the statements; the last one's <c>RecordsAffected</c> is 1 once they granted the lease.</returns>
+    public static IReadOnlyList<NpgsqlBatchCommand> LeaseOnEnqueueCommands(NewJob job, Guid runnerId, RunnerSelector runner,
+        DateTimeOffset leaseExpiresAt)
+    {
+        var lockRunner = new NpgsqlBatchCommand($"SELECT {LockRunner}") { Parameters = { new("runnerId", runnerId) } };
+        var insert = new NpgsqlBatchCommand($"""
+            INSERT INTO runners.jobs (id, execution_id, step_name, step_attempt, spec, labels, executors, fair_rank,
+                                      state, attempt, runner_id, leased_at, lease_expires_at)
+            SELECT @id, @executionId, @stepName, @stepAttempt, @spec::jsonb, @labels, @executors, mine.rank,
+                   'leased', 1, r.id, clock_timestamp(), @leaseExpiresAt
+            FROM runners.runners r,
+                 LATERAL (SELECT count(*)::int AS rank FROM runners.jobs a
+                          WHERE a.execution_id = @executionId AND a.state IN ('queued', 'leased', 'running')) AS mine
+            WHERE {RunnerMayLease}
+              AND NOT EXISTS (SELECT 1 FROM runners.jobs q
+                              WHERE q.state = 'queued' AND q.fair_rank <= mine.rank
+                                AND q.labels <@ @runnerLabels AND q.executors && @runnerExecutors)
+            ON CONFLICT (id) DO NOTHING
+            """)
+        {
+            Parameters =
+            {
+                new("id", job.JobId), new("executionId", job.ExecutionId), new("stepName", job.StepName),
+                new("stepAttempt", job.StepAttempt), new("spec", JobJson.Write(job.Spec)),
+                new("labels", job.Spec.RunnerLabels.ToArray()), new("executors", job.Spec.AcceptedExecutors.ToArray()),
+                new("runnerId", runnerId), new("leaseExpiresAt", leaseExpiresAt),
+                new("runnerLabels", runner.Labels), new("runnerExecutors", runner.Executors),
+            },
+        };
+        return [lockRunner, insert];
     }
 
     /// <summary>The labels and executor kinds of a registration (they never change: registering again makes a new
