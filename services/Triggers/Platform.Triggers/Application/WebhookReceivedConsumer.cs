@@ -1,5 +1,6 @@
 using System.Text.Json;
 using MassTransit;
+using Microsoft.Extensions.Configuration;
 using Platform.Triggers.Contracts;
 using Platform.Triggers.Persistence;
 using Platform.WebhookIngress.Contracts;
@@ -60,13 +61,14 @@ public sealed class WebhookReceivedConsumerDefinition : ConsumerDefinition<Webho
 }
 
 /// <summary>
-/// Few webhook deliveries start an execution at once, on purpose: a start costs the engine several times the CPU the
-/// ingress spends acknowledging a webhook, so during a burst the acknowledgements keep the cores and the executions
-/// start just after, at the engine's pace (their messages wait durably meanwhile). Measured on 2 cores: with 16 at
-/// once the webhooks acknowledged per second in a burst fell by a third to a half, and the executions were not
-/// started sooner.
+/// Few webhook deliveries start an execution at once, on purpose (<c>Triggers:ConcurrentWebhookStarts</c>, default 2):
+/// a start costs the engine several times the CPU the ingress spends acknowledging a webhook, so during a burst the
+/// acknowledgements keep the cores and the executions start just after, at the engine's pace (their messages wait
+/// durably meanwhile). Measured on 2 cores with 16 senders: 16 starts at once cut the webhooks acknowledged per
+/// second in a burst by a third to a half; with 4 the acknowledgement p99 was 23-24 ms, with 2 it was 9-14 ms, and
+/// the executions started as fast (370-450/s either way: the engine, not the number of starts in flight, sets the pace).
 /// </summary>
-public sealed class WebhookStarts
+public sealed class WebhookStarts(IConfiguration configuration)
 {
-    public SemaphoreSlim Slots { get; } = new(4);
+    public SemaphoreSlim Slots { get; } = new(configuration.GetValue("Triggers:ConcurrentWebhookStarts", 2));
 }
