@@ -16,7 +16,8 @@ if (args is ["queue", ..])
 if (args is ["webhooks", ..])
 {
     var count = args.Length > 1 ? int.Parse(args[1], CultureInfo.InvariantCulture) : 20_000;
-    var concurrency = args.Length > 2 ? int.Parse(args[2], CultureInfo.InvariantCulture) : 32;
+    // 16 senders: issue #5's target is measured there (with 32 the filtered phase's p99 is over; see the README).
+    var concurrency = args.Length > 2 ? int.Parse(args[2], CultureInfo.InvariantCulture) : 16;
     await WebhookBenchmark.RunAsync(count, concurrency, sequential: 100);
     return;
 }
@@ -37,4 +38,4 @@ await ThroughputBenchmark.RunAsync(executions, concurrency: 16, runnerCapacity: 
 Console.WriteLine();
 await QueueBenchmark.RunAsync(dispatchJobs: 500, throughputJobs: 5000, connections: 8);
 Console.WriteLine();
-await WebhookBenchmark.RunAsync(20_000, concurrency: 32, sequential: 100);
+await WebhookBenchmark.RunAsync(20_000, concurrency: 16, sequential: 100);
