@@ -423,5 +423,6 @@ public sealed class MultiProcessTests : IAsyncLifetime
 
         http.Dispose();
         await TestBroker.DeleteIsolatedAsync(broker);
+        await TestDatabase.DropAsync(database);
     }
 }

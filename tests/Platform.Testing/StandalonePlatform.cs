@@ -164,5 +164,6 @@ public sealed class StandalonePlatform : IAsyncDisposable
     {
         Http.Dispose();
         await process.DisposeAsync();
+        await TestDatabase.DropAsync(ConnectionString);
     }
 }

@@ -25,7 +25,11 @@ public sealed class DatabaseFixture : IAsyncLifetime
         DataSource = NpgsqlDataSource.Create(connectionString);
     }
 
-    public async Task DisposeAsync() => await DataSource.DisposeAsync();
+    public async Task DisposeAsync()
+    {
+        await DataSource.DisposeAsync();
+        await TestDatabase.DropAsync(DataSource.ConnectionString);
+    }
 
     /// <summary>How many messages about a delivery wait in a schema's outbox.</summary>
     public async Task<long> OutboxMessagesForAsync(string schema, Guid deliveryId)
