@@ -275,13 +275,12 @@ public sealed class ExecutionEngine(
         if (decision.Jobs.Count > 0 && jobQueue is ITransactionalJobQueue transactional)
         {
             decision.Enlisted = transactional.Enlist(decision.Jobs);
-            before.AddRange(decision.Enlisted.Statements);
         }
 
         await store.PersistAndCommitAsync(connection, transaction, new ExecutionStore.DecisionWrites(
             decision.ExecutionId, decision.BaseVersion, decision.NewEvents, now, decision.Enlisted is null ? decision.Jobs : [],
             decision.Cancellations, decision.Timers, finished, HistoryCodec.StatusName(state.Status), decision.Finished?.Error),
-            before);
+            before, decision.Enlisted?.Statements ?? []);
         if (wroteOutbox)
         {
             outbox.WakeLocalRelay(notifications); // the outbox rows were written without a NOTIFY

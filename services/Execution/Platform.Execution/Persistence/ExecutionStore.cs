@@ -190,10 +190,14 @@ public sealed class ExecutionStore
     /// the timers (a finished execution's are dropped), the execution's row, and the NOTIFYs that wake the dispatch
     /// relay and the timer worker.
     /// </summary>
-    /// <param name="before">statements that go first in the same round trip (another context's jobs, enqueued in a job
-    /// queue sharing this database; an outbox message).</param>
+    /// <param name="before">statements that go first in the same round trip (the message's inbox record, outbox
+    /// messages).</param>
+    /// <param name="last">statements that go last, just before the COMMIT (another context's jobs, enqueued in a job
+    /// queue sharing this database): the execution's row is locked by then, so a lock they take (a runner's, to lease
+    /// it a job) comes after the execution's, as on the path that locks the row first — never the other way round.
+    /// </param>
     public async Task PersistAndCommitAsync(NpgsqlConnection connection, NpgsqlTransaction transaction, DecisionWrites d,
-        IReadOnlyList<NpgsqlBatchCommand> before)
+        IReadOnlyList<NpgsqlBatchCommand> before, IReadOnlyList<NpgsqlBatchCommand> last)
     {
         await using var batch = new NpgsqlBatch(connection, transaction);
         foreach (var command in before)
@@ -273,6 +277,11 @@ public sealed class ExecutionStore
             Value = d.Finished ? d.Time : DBNull.Value,
         });
         batch.BatchCommands.Add(update);
+        foreach (var command in last)
+        {
+            batch.BatchCommands.Add(command);
+        }
+
         batch.AddCommit();
         await batch.ExecuteNonQueryAsync();
     }
