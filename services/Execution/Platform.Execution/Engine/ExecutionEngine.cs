@@ -70,9 +70,7 @@ public sealed class ExecutionEngine(
         decision.Drive();
         await PersistAndCommitAsync(connection, transaction, decision, now,
             outbox.AddCommand(ExecutionMessages.StartedMessageId(id), ExecutionMessages.Started(id, plan, now)));
-        Remember(decision);
-        WakeDispatcher(decision);
-        await DispatchNowAsync(connection, decision);
+        await AfterCommitAsync(connection, decision);
         return id;
     }
 
@@ -125,15 +123,7 @@ public sealed class ExecutionEngine(
 
         var now = clock.GetUtcNow();
         var decision = new Decision(executionId, cached.Plan, cached.Input, cached.State, cached.Version, now);
-        foreach (var (e, details) in incoming)
-        {
-            if (Decider.Admits(decision.State, e))
-            {
-                decision.Record(e, details);
-            }
-        }
-
-        if (decision.NewEvents.Count == 0)
+        if (!Admit(decision, incoming))
         {
             return null;
         }
@@ -159,9 +149,7 @@ public sealed class ExecutionEngine(
             }
         }
 
-        Remember(decision);
-        WakeDispatcher(decision);
-        await DispatchNowAsync(connection, decision);
+        await AfterCommitAsync(connection, decision);
         return true;
     }
 
@@ -186,6 +174,22 @@ public sealed class ExecutionEngine(
     {
         var now = clock.GetUtcNow();
         var decision = await LoadAsync(connection, transaction, executionId, version, now);
+        if (!Admit(decision, incoming))
+        {
+            await transaction.CommitAsync(cancellationToken); // what is committed is the inbox record, or a timer's end
+            return false;
+        }
+
+        decision.Drive();
+        await PersistAndCommitAsync(connection, transaction, decision, now);
+        await AfterCommitAsync(connection, decision);
+        return true;
+    }
+
+    /// <summary>Records the events the core admits in the decision's state.</summary>
+    /// <returns>whether it admitted any.</returns>
+    private bool Admit(Decision decision, IReadOnlyList<(ExecutionEvent Event, JsonObject? Details)> incoming)
+    {
         var admitted = false;
         foreach (var (e, details) in incoming)
         {
@@ -196,23 +200,20 @@ public sealed class ExecutionEngine(
             }
             else
             {
-                logger.LogDebug("Execution {ExecutionId}: {Event} not admitted: {Reason}", executionId, e.GetType().Name,
-                    Decider.RejectionReason(decision.State, e));
+                logger.LogDebug("Execution {ExecutionId}: {Event} not admitted: {Reason}", decision.ExecutionId,
+                    e.GetType().Name, Decider.RejectionReason(decision.State, e));
             }
         }
 
-        if (!admitted)
-        {
-            await transaction.CommitAsync(cancellationToken); // what is committed is the inbox record, or a timer's end
-            return false;
-        }
+        return admitted;
+    }
 
-        decision.Drive();
-        await PersistAndCommitAsync(connection, transaction, decision, now);
+    /// <summary>After a decision's commit: its fold is cached, the local waiters woken, its jobs handed over.</summary>
+    private async Task AfterCommitAsync(NpgsqlConnection connection, Decision decision)
+    {
         Remember(decision);
         WakeDispatcher(decision);
         await DispatchNowAsync(connection, decision);
-        return true;
     }
 
     /// <summary>The current folded state of an execution, with its pinned plan (for the read API).</summary>

@@ -325,14 +325,7 @@ internal sealed class JobQueue
                     if (attempt.Lease is { } lease)
                     {
                         handed = null;
-                        if (cancellationToken.IsCancellationRequested)
-                        {
-                            // The caller is gone and will never see this lease: put the job straight back.
-                            await store.ReleaseLeaseAsync(lease.JobId, lease.Attempt, CancellationToken.None);
-                            WakeWaiters();
-                            cancellationToken.ThrowIfCancellationRequested();
-                        }
-
+                        await GiveBackIfCallerGoneAsync(lease, cancellationToken);
                         logger.LogDebug("Leased job {JobId} attempt {Attempt} to runner {Runner}", lease.JobId, lease.Attempt, runner.Name);
                         return new AcquireOutcome(lease, attempt.Draining);
                     }
@@ -389,6 +382,18 @@ internal sealed class JobQueue
             {
                 HandOn(1, before); // leaving without looking for the job handed to us
             }
+        }
+    }
+
+    /// <summary>A lease whose caller is gone (its call cancelled) would never be seen: the job goes straight back to
+    /// the queue, its waiters are woken, and the call ends cancelled.</summary>
+    private async Task GiveBackIfCallerGoneAsync(GrantedLease lease, CancellationToken cancellationToken)
+    {
+        if (cancellationToken.IsCancellationRequested)
+        {
+            await store.ReleaseLeaseAsync(lease.JobId, lease.Attempt, CancellationToken.None);
+            WakeWaiters();
+            cancellationToken.ThrowIfCancellationRequested();
         }
     }
 
@@ -522,14 +527,7 @@ internal sealed class JobQueue
             if (completion.GrantedLease() is { } granted)
             {
                 next = new AcquireOutcome(granted, Drain: false); // granted only to a runner that is not draining
-                if (cancellationToken.IsCancellationRequested)
-                {
-                    // The caller is gone and will never see this lease: put the job straight back.
-                    await store.ReleaseLeaseAsync(granted.JobId, granted.Attempt, CancellationToken.None);
-                    next = AcquireOutcome.Nothing;
-                    cancellationToken.ThrowIfCancellationRequested();
-                }
-
+                await GiveBackIfCallerGoneAsync(granted, cancellationToken);
                 logger.LogDebug("Leased job {JobId} attempt 1 to runner {Runner} with its enqueue", granted.JobId, runner.Name);
                 return next;
             }
