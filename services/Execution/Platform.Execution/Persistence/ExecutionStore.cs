@@ -190,8 +190,8 @@ public sealed class ExecutionStore
     /// the timers (a finished execution's are dropped), the execution's row, and the NOTIFYs that wake the dispatch
     /// relay and the timer worker.
     /// </summary>
-    /// <param name="before">statements that go first in the same round trip (the message's inbox record, outbox
-    /// messages).</param>
+    /// <param name="before">statements that go before the decision's own writes, after the execution's row is locked
+    /// (the message's inbox record, outbox messages).</param>
     /// <param name="last">statements that go last, just before the COMMIT (another context's jobs, enqueued in a job
     /// queue sharing this database): the execution's row is locked by then, so a lock they take (a runner's, to lease
     /// it a job) comes after the execution's, as on the path that locks the row first — never the other way round.
@@ -200,6 +200,23 @@ public sealed class ExecutionStore
         IReadOnlyList<NpgsqlBatchCommand> before, IReadOnlyList<NpgsqlBatchCommand> last)
     {
         await using var batch = new NpgsqlBatch(connection, transaction);
+        // The execution's row first: every decision then locks it before it writes anything keyed by the execution (a
+        // decision computed without the lock, from a cached state, takes it here), so two decisions of one execution
+        // cannot each hold what the other waits for (the row; an event's or a message's key).
+        var update = new NpgsqlBatchCommand("""
+            UPDATE execution.executions
+            SET version = @version, status = @status, error = @error, finished_at = @finishedAt
+            WHERE id = @id
+            """);
+        update.Parameters.AddWithValue("id", d.ExecutionId);
+        update.Parameters.AddWithValue("version", d.BaseVersion + d.Events.Count);
+        update.Parameters.AddWithValue("status", d.Status);
+        update.Parameters.Add(new NpgsqlParameter("error", NpgsqlDbType.Text) { Value = (object?)d.Error ?? DBNull.Value });
+        update.Parameters.Add(new NpgsqlParameter("finishedAt", NpgsqlDbType.TimestampTz)
+        {
+            Value = d.Finished ? d.Time : DBNull.Value,
+        });
+        batch.BatchCommands.Add(update);
         foreach (var command in before)
         {
             batch.BatchCommands.Add(command);
@@ -263,20 +280,6 @@ public sealed class ExecutionStore
             batch.BatchCommands.Add(drop);
         }
 
-        var update = new NpgsqlBatchCommand("""
-            UPDATE execution.executions
-            SET version = @version, status = @status, error = @error, finished_at = @finishedAt
-            WHERE id = @id
-            """);
-        update.Parameters.AddWithValue("id", d.ExecutionId);
-        update.Parameters.AddWithValue("version", d.BaseVersion + d.Events.Count);
-        update.Parameters.AddWithValue("status", d.Status);
-        update.Parameters.Add(new NpgsqlParameter("error", NpgsqlDbType.Text) { Value = (object?)d.Error ?? DBNull.Value });
-        update.Parameters.Add(new NpgsqlParameter("finishedAt", NpgsqlDbType.TimestampTz)
-        {
-            Value = d.Finished ? d.Time : DBNull.Value,
-        });
-        batch.BatchCommands.Add(update);
         foreach (var command in last)
         {
             batch.BatchCommands.Add(command);
