@@ -3,7 +3,7 @@
 # Usage: tests/Benchmarks/run.sh [runs] [executions]   (everything)
 #        tests/Benchmarks/run.sh queue [jobs] [connections]   (the job queue alone: dispatch latency, throughput)
 #        tests/Benchmarks/run.sh webhooks [count] [concurrency]   (the webhook ingress alone)
-#        tests/Benchmarks/run.sh steps [runs] [executions]   (step overhead and execution throughput alone)
+#        tests/Benchmarks/run.sh steps [runs] [executions] [warm-up]   (step overhead and execution throughput alone)
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 bash deploy/local/services.sh

@@ -26,6 +26,9 @@ public sealed class ServiceProcess : IAsyncDisposable
 
     public int? ExitCode => process is { HasExited: true } p ? p.ExitCode : null;
 
+    /// <summary>The running process's id (null once it exited).</summary>
+    public int? Id => process is { HasExited: false } p ? p.Id : null;
+
     public string Output
     {
         get

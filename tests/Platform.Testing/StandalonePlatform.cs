@@ -29,6 +29,9 @@ public sealed class StandalonePlatform : IAsyncDisposable
     public HttpClient Http { get; }
     public string Output => process.Output;
 
+    /// <summary>The host's process id while it runs.</summary>
+    public int? ProcessId => process.Id;
+
     public static async Task<StandalonePlatform> StartAsync(IReadOnlyDictionary<string, string>? settings = null)
     {
         var connectionString = await TestDatabase.CreateAsync("standalone");

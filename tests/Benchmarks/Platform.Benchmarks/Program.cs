@@ -4,7 +4,7 @@ using Platform.Benchmarks;
 // Usage: platform-benchmarks [runs] [executions]              (see tests/Benchmarks/run.sh): everything
 //        platform-benchmarks queue [jobs] [connections]      (the job queue alone)
 //        platform-benchmarks webhooks [count] [concurrency]   (the webhook ingress alone)
-//        platform-benchmarks steps [runs] [executions]        (step overhead and execution throughput alone)
+//        platform-benchmarks steps [runs] [executions] [warm-up] (step overhead and execution throughput alone)
 if (args is ["queue", ..])
 {
     var jobs = args.Length > 1 ? int.Parse(args[1], CultureInfo.InvariantCulture) : 5000;
@@ -24,15 +24,16 @@ if (args is ["webhooks", ..])
 
 if (args is ["steps", ..])
 {
-    await StepOverheadBenchmark.RunAsync(args.Length > 1 ? int.Parse(args[1], CultureInfo.InvariantCulture) : 5);
+    await StepOverheadBenchmark.RunAsync(args.Length > 1 ? int.Parse(args[1], CultureInfo.InvariantCulture) : 20,
+        args.Length > 3 ? int.Parse(args[3], CultureInfo.InvariantCulture) : StepOverheadBenchmark.DefaultWarmUp);
     Console.WriteLine();
     await ThroughputBenchmark.RunAsync(args.Length > 2 ? int.Parse(args[2], CultureInfo.InvariantCulture) : 300, concurrency: 16, runnerCapacity: 8);
     return;
 }
 
-var runs = args.Length > 0 ? int.Parse(args[0], CultureInfo.InvariantCulture) : 5;
+var runs = args.Length > 0 ? int.Parse(args[0], CultureInfo.InvariantCulture) : 20;
 var executions = args.Length > 1 ? int.Parse(args[1], CultureInfo.InvariantCulture) : 300;
-await StepOverheadBenchmark.RunAsync(runs);
+await StepOverheadBenchmark.RunAsync(runs, StepOverheadBenchmark.DefaultWarmUp);
 Console.WriteLine();
 await ThroughputBenchmark.RunAsync(executions, concurrency: 16, runnerCapacity: 8);
 Console.WriteLine();
