@@ -265,6 +265,30 @@ public sealed class CancelJobsTests(RegistryFixture f, ITestOutputHelper output)
     }
 
     [Fact]
+    public async Task A_job_cancelled_as_it_starts_is_killed_within_a_second_though_young_jobs_are_not_watched_yet()
+    {
+        // The agent watches a job for cancels only once it has run for a moment (most steps are over sooner); a cancel
+        // requested before that must still reach it soon after.
+        var label = Unique("agent-cancel-young");
+        await using var agent = f.StartAgent([label]);
+        await agent.Agent.Registered;
+        var latencies = new List<double>();
+        for (var i = 0; i < 3; i++)
+        {
+            var jobId = await f.EnqueueAsync([label], ["sleep", "30"]);
+            await f.WaitForJobAsync(jobId, j => j.State == JobState.Running);
+            var clock = Stopwatch.StartNew();
+            await f.CancelAsync(Reason, jobId);
+            var job = await f.WaitForJobAsync(jobId, j => j.FinishedAt is not null, TimeSpan.FromSeconds(10));
+            latencies.Add(clock.Elapsed.TotalMilliseconds);
+            Assert.Equal((JobState.Cancelled, 137), (job.State, job.ExitCode));
+        }
+
+        output.WriteLine($"cancel as the job starts → job cancelled: {string.Join(", ", latencies.Select(l => $"{l:0}"))} ms");
+        Assert.All(latencies, l => Assert.True(l < 1000, $"a cancel took {l:0} ms"));
+    }
+
+    [Fact]
     public async Task Cancelling_one_of_two_running_jobs_stops_only_that_one()
     {
         var label = Unique("agent-cancel-one");

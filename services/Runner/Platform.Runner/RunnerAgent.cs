@@ -230,9 +230,16 @@ public sealed class RunnerAgent
     }
 
     /// <summary>
-    /// While jobs run, holds one AwaitCancellations long poll naming them; when the set of jobs to watch changes (a job
-    /// starts, ends or is being stopped) the outstanding call is cancelled and a new one issued. The jobs an answer
-    /// names are killed and reported.
+    /// How long a job runs before an AwaitCancellations call watches it. Most steps end sooner: watching every job from
+    /// its start re-issued the call (and the registry's look at the jobs) twice per job. A cancel requested in a job's
+    /// first moments still reaches the runner at most this much later, when the job comes under watch.
+    /// </summary>
+    internal static readonly TimeSpan WatchJobsAfter = TimeSpan.FromMilliseconds(200);
+
+    /// <summary>
+    /// While jobs run, holds one AwaitCancellations long poll naming those that have run for
+    /// <see cref="WatchJobsAfter"/>; when that set changes (a job comes under watch, ends or is being stopped) the
+    /// outstanding call is cancelled and a new one issued. The jobs an answer names are killed and reported.
     /// </summary>
     private async Task CancellationLoopAsync(Session session, CancellationToken stop)
     {
@@ -242,10 +249,10 @@ public sealed class RunnerAgent
         {
             // Taken before looking at the jobs, so a change in between re-issues the call.
             var changed = watchedJobsChanged.Next;
-            var watched = running.Values.Where(j => j.Watched).ToList();
+            var (watched, nextDue) = JobsToWatch();
             if (watched.Count == 0)
             {
-                await changed.WaitAsync(stop).ConfigureAwait(ConfigureAwaitOptions.SuppressThrowing);
+                await WhenChangedOrDueAsync(changed, nextDue, stop);
                 continue;
             }
 
@@ -256,9 +263,21 @@ public sealed class RunnerAgent
             {
                 var pending = session.Client.AwaitCancellationsAsync(request, session.Headers, Deadline(wait + CallTimeout),
                     call.Token).ResponseAsync;
-                if (await Task.WhenAny(pending, changed) != pending)
+                while (!pending.IsCompleted)
                 {
-                    await call.CancelAsync();
+                    var waiting = WhenChangedOrDueAsync(changed, nextDue, call.Token);
+                    if (await Task.WhenAny(pending, waiting) == pending)
+                    {
+                        break;
+                    }
+
+                    changed = watchedJobsChanged.Next;
+                    (var now, nextDue) = JobsToWatch();
+                    if (!now.Select(j => j.JobId).SequenceEqual(watched.Select(j => j.JobId)))
+                    {
+                        await call.CancelAsync(); // a job to watch came or went: ask again about the new set
+                        break;
+                    }
                 }
 
                 AwaitCancellationsResponse response;
@@ -292,6 +311,47 @@ public sealed class RunnerAgent
                 await Task.Delay(delay, time, stop).ConfigureAwait(ConfigureAwaitOptions.SuppressThrowing);
             }
         }
+    }
+
+    /// <summary>The jobs AwaitCancellations watches now (in a stable order), and when the next running job comes
+    /// under watch (null when none is waiting for that).</summary>
+    private (List<RunningJob> Watched, TimeSpan? NextDue) JobsToWatch()
+    {
+        var watched = new List<RunningJob>();
+        TimeSpan? nextDue = null;
+        foreach (var job in running.Values)
+        {
+            if (!job.Watched)
+            {
+                continue;
+            }
+
+            var left = WatchJobsAfter - time.GetElapsedTime(job.LeaseReceivedAt);
+            if (left <= TimeSpan.Zero)
+            {
+                watched.Add(job);
+            }
+            else if (nextDue is null || left < nextDue)
+            {
+                nextDue = left;
+            }
+        }
+
+        watched.Sort((a, b) => a.JobId.CompareTo(b.JobId));
+        return (watched, nextDue);
+    }
+
+    /// <summary>Completes when the jobs changed, when <paramref name="due"/> has passed (if given), or when
+    /// <paramref name="cancellation"/> is cancelled; never faults.</summary>
+    private async Task WhenChangedOrDueAsync(Task changed, TimeSpan? due, CancellationToken cancellation)
+    {
+        if (due is not { } delay)
+        {
+            await changed.WaitAsync(cancellation).ConfigureAwait(ConfigureAwaitOptions.SuppressThrowing);
+            return;
+        }
+
+        await changed.WaitAsync(delay, time, cancellation).ConfigureAwait(ConfigureAwaitOptions.SuppressThrowing);
     }
 
     /// <summary>

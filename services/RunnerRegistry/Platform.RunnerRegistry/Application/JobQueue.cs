@@ -600,7 +600,10 @@ internal sealed class JobQueue
             var wake = jobsToStop.Next;
             if (jobs.Count > 0)
             {
-                var toStop = await store.FindToStopAsync(runner.Id, jobs, cancellationToken);
+                // Not cancelled with the call: runners abandon this call whenever their jobs change (often in this
+                // short look), and cancelling a statement in flight costs PostgreSQL a connection of its own.
+                var toStop = await store.FindToStopAsync(runner.Id, jobs, lifetime.ApplicationStopping);
+                cancellationToken.ThrowIfCancellationRequested();
                 if (toStop.Count > 0)
                 {
                     return toStop;
