@@ -29,10 +29,11 @@ public sealed class ReadModelTests : IAsyncLifetime
         host = await ReadModelHost.CreateAsync("temporal_read_model");
     }
 
-    public Task DisposeAsync()
+    public async Task DisposeAsync()
     {
+        var connectionString = DataSource.ConnectionString;
         host.Dispose();
-        return Task.CompletedTask;
+        await Platform.Testing.TestDatabase.DropAsync(connectionString);
     }
 
     [Fact]
