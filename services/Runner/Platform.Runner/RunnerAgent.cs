@@ -234,7 +234,7 @@ public sealed class RunnerAgent
     /// its start re-issued the call (and the registry's look at the jobs) twice per job. A cancel requested in a job's
     /// first moments still reaches the runner at most this much later, when the job comes under watch.
     /// </summary>
-    internal static readonly TimeSpan WatchJobsAfter = TimeSpan.FromMilliseconds(200);
+    private static readonly TimeSpan WatchJobsAfter = TimeSpan.FromMilliseconds(200);
 
     /// <summary>
     /// While jobs run, holds one AwaitCancellations long poll naming those that have run for

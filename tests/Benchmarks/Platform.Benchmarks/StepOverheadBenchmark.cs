@@ -42,17 +42,18 @@ internal static class StepOverheadBenchmark
         var cold = new List<double>();
         for (var run = 1; run <= ColdRuns; run++)
         {
-            cold.Add((await RunOnceAsync(platform, workflowId)).Execution.Wall / Steps);
+            cold.Add((await RunOnceAsync(platform, workflowId)).Wall / Steps);
         }
 
         var warming = Stopwatch.StartNew();
-        for (var run = ColdRuns; run < warmup; run++)
+        var warmupExecutions = Math.Max(warmup, ColdRuns);
+        for (var run = ColdRuns; run < warmupExecutions; run++)
         {
             await RunOnceAsync(platform, workflowId);
         }
 
         Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
-            $"warm-up: {Math.Max(warmup, ColdRuns)} executions ({Math.Max(warmup, ColdRuns) * Steps} steps), the last {Math.Max(warmup - ColdRuns, 0)} in {warming.Elapsed.TotalSeconds:F1} s"));
+            $"warm-up: {warmupExecutions} executions ({warmupExecutions * Steps} steps), the last {warmupExecutions - ColdRuns} in {warming.Elapsed.TotalSeconds:F1} s"));
         var jitBefore = JitThreadCpu(platform.ProcessId);
         var measuring = Stopwatch.StartNew();
         var perStep = new List<double>();
@@ -60,7 +61,7 @@ internal static class StepOverheadBenchmark
         var measured = new List<Guid>();
         for (var run = 1; run <= runs; run++)
         {
-            var (id, (wall, jobTime)) = await RunOnceAsync(platform, workflowId);
+            var (id, wall, jobTime) = await RunOnceAsync(platform, workflowId);
             measured.Add(id);
             perStep.Add(wall / Steps);
             perStepOverhead.Add((wall - jobTime) / Steps);
@@ -130,7 +131,7 @@ internal static class StepOverheadBenchmark
     }
 
     /// <returns>The execution's id, its wall time and the time its job processes ran, in milliseconds.</returns>
-    private static async Task<(Guid Id, (double Wall, double JobTime) Execution)> RunOnceAsync(StandalonePlatform platform, string workflowId)
+    private static async Task<(Guid Id, double Wall, double JobTime)> RunOnceAsync(StandalonePlatform platform, string workflowId)
     {
         var started = await platform.PostAsync($"/api/v1/workflows/{workflowId}/start", new { input = new { } });
         var execution = await platform.WaitForExecutionAsync((string)started["id"]!, TimeSpan.FromMinutes(5));
@@ -141,7 +142,7 @@ internal static class StepOverheadBenchmark
 
         var wall = (Time(execution, "finishedAt") - Time(execution, "createdAt")).TotalMilliseconds;
         var jobTime = execution["steps"]!.AsArray().Sum(s => (Time(s!.AsObject(), "finishedAt") - Time(s.AsObject(), "startedAt")).TotalMilliseconds);
-        return (Guid.Parse((string)started["id"]!), (wall, jobTime));
+        return (Guid.Parse((string)started["id"]!), wall, jobTime);
     }
 
     /// <summary>
